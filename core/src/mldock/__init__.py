@@ -1,0 +1,64 @@
+"""mldock: build local, deploy everywhere.
+
+The public API that plugins import lives here. Names are resolved lazily (PEP 562) so that
+``import mldock`` stays cheap: the in-container runtime imports ``mldock.runtime`` and must not pay
+for pluggy, pydantic or typer, and ``mldock --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "hookimpl": "mldock.markers",
+    "hookspec": "mldock.markers",
+    "PROJECT_NAME": "mldock.markers",
+    "BackendRecord": "mldock.records",
+    "BuilderRecord": "mldock.records",
+    "StorageRecord": "mldock.records",
+    "TrackerRecord": "mldock.records",
+    "DeployerRecord": "mldock.records",
+    "CommandRecord": "mldock.records",
+    "TemplateRecord": "mldock.records",
+    "FactoryContext": "mldock.records",
+    "Builder": "mldock.interfaces",
+    "ArtifactStore": "mldock.interfaces",
+    "Tracker": "mldock.interfaces",
+    "Deployer": "mldock.interfaces",
+    "HealthCheck": "mldock.interfaces",
+    "MldockError": "mldock.errors",
+    "PluginConfig": "mldock.config.plugin_config",
+    "EnvSecret": "mldock.config.plugin_config",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mldock' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from mldock.config.plugin_config import EnvSecret, PluginConfig
+    from mldock.errors import MldockError
+    from mldock.interfaces import ArtifactStore, Builder, Deployer, HealthCheck, Tracker
+    from mldock.markers import PROJECT_NAME, hookimpl, hookspec
+    from mldock.records import (
+        BackendRecord,
+        BuilderRecord,
+        CommandRecord,
+        DeployerRecord,
+        FactoryContext,
+        StorageRecord,
+        TemplateRecord,
+        TrackerRecord,
+    )

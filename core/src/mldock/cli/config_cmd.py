@@ -1,0 +1,63 @@
+"""``mldock config``: show the resolved config and validate it."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from mldock.cli.output import print_json
+
+app = typer.Typer(help="Show and validate the project configuration.", no_args_is_help=True)
+
+
+def _effective(config: Any) -> dict[str, Any]:
+    """The config with defaults filled in and backend options validated, as plain data."""
+    data = config.model.model_dump(mode="json", exclude_none=True)
+    for (concern, name), options in sorted(config.backend_options.items()):
+        section = {"builder": "build", "storage": "storage", "tracker": "tracking",
+                   "deployer": "deploy"}[concern]
+        if options is not None:
+            data.setdefault(section, {})[name] = options.model_dump(mode="json", exclude_none=True)
+    return data
+
+
+@app.command("show")
+def show(
+    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="NAME",
+                                      help="Environment to overlay (default: the global --env)."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON instead of TOML."),
+) -> None:
+    """Print the config as mldock sees it: environment applied, defaults filled in."""
+    from mldock.cli.state import load_project_config
+
+    config = load_project_config(env)
+    data = _effective(config)
+    meta = {"file": str(config.path), "env": config.env, "environments": list(config.environments)}
+    if json_:
+        print_json({"config": data, **meta})
+        return
+    import tomli_w
+
+    print(f"# {meta['file']}" + (f" (env: {config.env})" if config.env else ""))
+    print(tomli_w.dumps(data), end="")
+
+
+@app.command("validate")
+def validate(
+    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="NAME",
+                                      help="Validate only this environment (default: base and all)."),
+) -> None:
+    """Validate the config: the base, then every [env.NAME] overlay. Exit 2 on the first problem."""
+    from mldock.cli.state import STATE, load_project_config
+
+    chosen = env or STATE.env
+    if chosen:
+        config = load_project_config(chosen)
+        print(f"{config.path.name}: valid (env {chosen})")
+        return
+    config = load_project_config("")
+    for name in config.environments:
+        load_project_config(name)
+    envs = ", ".join(config.environments) or "none"
+    print(f"{config.path.name}: valid (base and environments: {envs})")

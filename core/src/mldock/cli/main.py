@@ -1,0 +1,95 @@
+"""The ``mldock`` command: root options, lazy command groups, and one-line errors.
+
+Start-up is kept small on purpose: this module imports typer, pluggy (through the plugin host) and
+the standard library only. Each command group lives in its own module, registered by the built-in
+``core-commands`` plugin exactly as a third-party plugin registers its own, and is imported only
+when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mldock import __version__
+from mldock.cli.lazy import LazyGroup, PendingCommand
+from mldock.cli.state import STATE
+from mldock.errors import MldockError
+
+app = typer.Typer(
+    name="mldock",
+    cls=LazyGroup,
+    help="Build local, deploy everywhere: one image from laptop to SageMaker, Azure ML and Vertex AI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from mldock.host import get_host
+
+    print(f"mldock-core {__version__}")
+    seen: set[str] = set()
+    for info in get_host().sorted_plugins(include_builtin=False):
+        key = f"{info.distribution} {info.version}"
+        if key not in seen:
+            seen.add(key)
+            print(key + ("" if info.status.value == "active" else f" ({info.status.value})"))
+    raise typer.Exit()
+
+
+@app.callback()
+def root(
+    env: Optional[str] = typer.Option(
+        None, "--env", "-e", envvar="MLDOCK_ENV", metavar="NAME",
+        help="Environment overlay from \\[env.NAME] in the config (or MLDOCK_ENV)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", envvar="MLDOCK_CONFIG", metavar="FILE",
+        help="Config file to use instead of the nearest mldock.toml."),
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True,
+        help="Show the versions of mldock-core and installed plugins."),
+) -> None:
+    """Build local, deploy everywhere."""
+    STATE.env = env or None
+    STATE.config_path = config
+
+
+def build_command():
+    """The root click command with every registered command group attached (not yet loaded)."""
+    from mldock.host import get_host
+
+    command = typer.main.get_command(app)
+    registry = get_host().registry
+    pending = {
+        name: PendingCommand(name, reg.record.summary, reg.record, reg.plugin)
+        for name, reg in registry.records("command").items()
+    }
+    command.set_pending(pending)
+    return command
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and turn user errors into one line and an exit code."""
+    from mldock.cli.output import error_line
+
+    try:
+        command = build_command()
+        command.main(args=argv, prog_name="mldock", standalone_mode=True)
+    except MldockError as exc:
+        error_line(exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,326 @@
+"""Finding, reading, overlaying and validating the project config.
+
+Order: find the file (``--config``, ``MLDOCK_CONFIG``, else ``mldock.toml`` or a ``pyproject.toml``
+with ``[tool.mldock]`` in the current folder or a parent) → parse TOML → refuse literal secrets →
+validate the base → overlay ``[env.<name>]`` (``--env`` or ``MLDOCK_ENV``) → validate the result →
+validate every backend section with its plugin's model. The first problem becomes one
+:class:`~mldock.errors.ConfigError` line: file, key path, what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from pydantic import BaseModel, ValidationError
+
+from mldock.config.model import ENV_NAME, SECTION_CONCERN, TOP_LEVEL_KEYS, MldockConfig
+from mldock.errors import ConfigError, MldockError, PluginError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mldock.host.registry import Registry
+
+CONFIG_FILE = "mldock.toml"
+PYPROJECT = "pyproject.toml"
+SECRET_KEY = re.compile(
+    r"(password|passwd|secret|token|api_key|apikey|access_key|secret_key|connection_string|"
+    r"account_key|credential|private_key|sas)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A validated config, with the environment overlay applied.
+
+    Attributes:
+        path: the file it came from.
+        project_dir: the folder holding that file; relative paths in the config are from here.
+        env: the active environment, or ``None``.
+        environments: every environment the file defines.
+        data: the merged config as plain data (what ``mldock config show`` prints).
+        model: the validated core model.
+        backend_options: (concern, backend name) -> validated options of that backend.
+    """
+
+    path: Path
+    project_dir: Path
+    env: str | None
+    environments: tuple[str, ...]
+    data: Mapping[str, Any]
+    model: MldockConfig
+    backend_options: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+
+    def options(self, concern: str, name: str) -> Any:
+        """The validated options of backend ``name`` of ``concern``, or ``None``."""
+        return self.backend_options.get((concern, name))
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.project_dir / path)
+
+    @property
+    def storage_uri(self) -> str:
+        """``[storage] uri`` with a plain or relative path made absolute (``file://…``)."""
+        uri = self.model.storage.uri
+        if "://" not in uri:
+            return self.resolve_path(uri).resolve().as_uri()
+        return uri
+
+    @property
+    def tracking_uri(self) -> str:
+        """``[tracking] uri`` with a relative SQLite path made absolute."""
+        uri = self.model.tracking.uri
+        if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+            return "sqlite:///" + str(self.resolve_path(uri[len("sqlite:///"):]).resolve())
+        return uri
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The config file governing ``start`` (default: the current folder), or ``None``."""
+    explicit = os.environ.get("MLDOCK_CONFIG")
+    if explicit:
+        return Path(explicit)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / PYPROJECT
+        if pyproject.is_file() and _has_tool_section(pyproject):
+            return pyproject
+    return None
+
+
+def _has_tool_section(pyproject: Path) -> bool:
+    try:
+        return "mldock" in tomllib.loads(pyproject.read_text("utf-8")).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse the file; for ``pyproject.toml`` return its ``[tool.mldock]`` table."""
+    name = _display(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, None, "file not found",
+                          hint="run 'mldock init' or point MLDOCK_CONFIG at a config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, None, f"cannot read the file: {exc}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, None, f"invalid TOML: {exc}") from None
+    if path.name == PYPROJECT:
+        tool = doc.get("tool", {}).get("mldock")
+        if not isinstance(tool, dict):
+            raise ConfigError(name, "tool.mldock", "missing table [tool.mldock]")
+        return tool
+    return doc
+
+
+def load_config(start: Path | None = None, *, env: str | None = None, path: Path | None = None,
+                registry: "Registry | None" = None) -> ResolvedConfig:
+    """Find and validate the project config. ``registry`` validates backend sections."""
+    path = path or find_config_file(start)
+    if path is None:
+        where = (start or Path.cwd()).resolve()
+        raise MldockError(f"no {CONFIG_FILE} (or [tool.mldock] in {PYPROJECT}) in {where} or its"
+                          " parents", hint="run 'mldock init NAME' to create a project", exit_code=2)
+    name = _display(path)
+    prefix = "tool.mldock." if path.name == PYPROJECT else ""
+    raw = read_config_file(path)
+    _check_secrets(name, raw, prefix)
+    envs = raw.get("env", {})
+    if not isinstance(envs, dict):
+        raise ConfigError(name, f"{prefix}env", "must be a table of environments ([env.NAME])")
+    for env_name, overlay in envs.items():
+        if not re.match(ENV_NAME, env_name):
+            raise ConfigError(name, f"{prefix}env.{env_name}", "invalid environment name: use"
+                              " lowercase letters, digits, '-' and '_'")
+        if not isinstance(overlay, dict):
+            raise ConfigError(name, f"{prefix}env.{env_name}", "must be a table")
+        if "env" in overlay:
+            raise ConfigError(name, f"{prefix}env.{env_name}.env", "environments cannot be nested")
+    base = {k: v for k, v in raw.items() if k != "env"}
+    _validate_core(name, base, prefix, overlay=None)
+
+    # None: take MLDOCK_ENV; "": the base config explicitly
+    env = (os.environ.get("MLDOCK_ENV") or None) if env is None else (env or None)
+    merged = base
+    if env is not None:
+        if env not in envs:
+            defined = ", ".join(sorted(envs)) or "none"
+            raise ConfigError(name, f"{prefix}env", f"no environment {env!r} (defined: {defined})",
+                              hint=f"add an [env.{env}] table or pick one of the defined")
+        merged = deep_merge(base, envs[env])
+    model = _validate_core(name, merged, f"{prefix}", overlay=(env, envs.get(env)) if env else None)
+    options = _validate_backends(name, model, merged, prefix, env, envs.get(env) if env else None,
+                                 registry) if registry is not None else {}
+    return ResolvedConfig(path=path.resolve(), project_dir=path.resolve().parent, env=env,
+                          environments=tuple(sorted(envs)), data=merged, model=model,
+                          backend_options=options)
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` on top of ``base``: tables merge key by key, everything else is replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# --- validation helpers -----------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _key_path(prefix: str, loc: tuple[Any, ...], overlay: tuple[str, Any] | None) -> str:
+    parts = [str(p) for p in loc]
+    if overlay is not None:
+        env_name, table = overlay
+        node: Any = table
+        for part in parts:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                node = None
+                break
+        if node is not None:
+            return f"{prefix}env.{env_name}." + ".".join(parts)
+    return prefix + ".".join(parts)
+
+
+def _check_secrets(file: str, node: Any, prefix: str, path: tuple[str, ...] = ()) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = (*path, str(key))
+            if SECRET_KEY.search(str(key)) and isinstance(value, str) and not value.startswith("env:"):
+                raise ConfigError(file, prefix + ".".join(here),
+                                  "looks like a secret written into the file; give the name of an"
+                                  ' environment variable instead: "env:NAME"')
+            _check_secrets(file, value, prefix, here)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_secrets(file, value, prefix, (*path, str(index)))
+
+
+def describe_validation_error(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """(location, one-line problem) of the first error, plus a count of the others."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    value = first.get("input")
+    if kind == "extra_forbidden":
+        problem = "unknown key"
+    elif kind == "missing":
+        problem = "required key is missing"
+    else:
+        problem = first["msg"]
+        if not isinstance(value, (dict, list)) and value is not None and not (
+                loc and SECRET_KEY.search(str(loc[-1]))):
+            problem += f" (got {value!r})"
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return loc, problem
+
+
+def _validate_core(file: str, data: dict[str, Any], prefix: str,
+                   overlay: tuple[str, Any] | None) -> MldockConfig:
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(key, sorted(TOP_LEVEL_KEYS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else None
+            raise ConfigError(file, _key_path(prefix, (key,), overlay), "unknown section", hint=hint)
+    try:
+        model = MldockConfig.model_validate(data)
+    except ValidationError as exc:
+        loc, problem = describe_validation_error(exc)
+        hint = None
+        if problem.startswith("unknown key") and len(loc) >= 2:
+            section = getattr(MldockConfig.model_fields.get(str(loc[0])), "annotation", None)
+            fields = sorted(getattr(section, "model_fields", {}) or {})
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else None
+        raise ConfigError(file, _key_path(prefix, loc, overlay), problem, hint=hint) from None
+    for section in SECTION_CONCERN:
+        sect = getattr(model, section)
+        for key, value in sect.backend_sections().items():
+            if not isinstance(value, dict):
+                fields = sorted(type(sect).model_fields)
+                close = difflib.get_close_matches(key, fields, n=1)
+                raise ConfigError(file, _key_path(prefix, (section, key), overlay), "unknown key",
+                                  hint=f"did you mean {close[0]!r}?" if close else
+                                  f"backend options go in a table: [{section}.<backend>]")
+    return model
+
+
+def _validate_backends(file: str, model: MldockConfig, data: dict[str, Any], prefix: str,
+                       env: str | None, overlay_table: Any, registry: "Registry") -> dict:
+    from mldock.errors import UnknownBackendError
+
+    overlay = (env, overlay_table) if env else None
+    options: dict[tuple[str, str], Any] = {}
+    selected = _selected_backends(file, model, prefix, overlay, registry)
+    for section, concern in SECTION_CONCERN.items():
+        tables = dict(getattr(model, section).backend_sections())
+        tables.setdefault(selected[section], {})
+        for name, table in tables.items():
+            key = _key_path(prefix, (section, name), overlay)
+            try:
+                record = registry.get(concern, name)
+                config_model: type[BaseModel] | None = record.load_config_model()
+            except UnknownBackendError as exc:
+                raise ConfigError(file, key, exc.message, hint=exc.hint) from None
+            except PluginError as exc:
+                raise ConfigError(file, key, exc.message, hint=exc.hint) from None
+            if config_model is None:
+                if table:
+                    raise ConfigError(file, key, f"{concern} {name!r} takes no options")
+                continue
+            try:
+                options[(concern, name)] = config_model.model_validate(table)
+            except ValidationError as exc:
+                loc, problem = describe_validation_error(exc)
+                raise ConfigError(file, _key_path(prefix, (section, name, *loc), overlay),
+                                  problem) from None
+    return options
+
+
+def _selected_backends(file: str, model: MldockConfig, prefix: str, overlay: tuple[str, Any] | None,
+                       registry: "Registry") -> dict[str, str]:
+    """Resolve which backend each section selects; unknown names and schemes are config errors."""
+    from mldock.errors import UnknownBackendError
+
+    lookups = {
+        "build": (("build", "builder"), lambda: registry.get("builder", model.build.builder)),
+        "storage": (("storage", "uri"), lambda: registry.by_scheme("storage", model.storage.uri)),
+        "tracking": (
+            ("tracking", "backend") if model.tracking.backend else ("tracking", "uri"),
+            lambda: registry.get("tracker", model.tracking.backend) if model.tracking.backend
+            else registry.by_scheme("tracker", model.tracking.uri)),
+        "deploy": (("deploy", "deployer"), lambda: registry.get("deployer", model.deploy.deployer)),
+    }
+    selected: dict[str, str] = {}
+    for section, (loc, lookup) in lookups.items():
+        try:
+            selected[section] = lookup().name
+        except (UnknownBackendError, PluginError) as exc:
+            raise ConfigError(file, _key_path(prefix, loc, overlay), exc.message,
+                              hint=exc.hint) from None
+    return selected

@@ -1,0 +1,121 @@
+"""The pydantic model of ``mldock.toml``'s core sections.
+
+Backend sections (``[build.docker]``, ``[storage.s3]``, ``[tracking.mlflow]``,
+``[deploy.sagemaker]``) are the extra tables of each concern's section; the loader validates each
+with the model the backend's record supplies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+OBJECT_REF = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
+PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+CHANNEL = r"^[a-z][a-z0-9_]{0,62}$"
+ENV_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
+
+Scalar = str | int | float | bool
+HyperValue = Scalar | list[Scalar] | dict[str, Scalar]
+
+
+class Section(BaseModel):
+    """A core section: unknown scalar keys are errors; unknown tables are backend sections."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def backend_sections(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class ProjectSection(BaseModel):
+    """``[project]``: what the project is and where its code is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=PROJECT_NAME, description="image and experiment name")
+    train: str = Field(pattern=OBJECT_REF, description="training function, 'module:function'")
+    predictor: str = Field(pattern=OBJECT_REF, description="predictor, 'module:object'")
+    source: str = Field(default="src", description="folder holding the project's packages")
+    requirements: str | None = Field(default=None, description="requirements file for the image")
+    python_version: str = Field(default="3.11", pattern=r"^3\.\d{1,2}$")
+
+
+class BuildSection(Section):
+    """``[build]``: how the one image is built."""
+
+    builder: str = "docker"
+    image: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._/-]*$",
+                              description="image repository name; default: the project name")
+    base_image: str = "python:3.11-slim"
+    dockerfile: str | None = Field(default=None, description="a Dockerfile to use instead")
+    platform: str = "linux/amd64"
+    pip_index_url: str | None = None
+    extra_ca_bundle: str | None = Field(
+        default=None, description="a CA bundle file added to the image (TLS-intercepting proxies)")
+    system_packages: list[str] = Field(default_factory=list)
+
+
+class StorageSection(Section):
+    """``[storage]``: where artifacts live; the URI's scheme picks the backend."""
+
+    uri: str = ".mldock/artifacts"
+
+
+class TrackingSection(Section):
+    """``[tracking]``: where runs are recorded; the URI's scheme picks the backend."""
+
+    uri: str = "sqlite:///.mldock/runs.db"
+    backend: str | None = Field(default=None, description="backend name, overriding the scheme")
+
+
+class DeploySection(Section):
+    """``[deploy]``: where training jobs and endpoints run."""
+
+    deployer: str = "local"
+    endpoint: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class MldockConfig(BaseModel):
+    """A whole resolved config (after the environment overlay)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: ProjectSection
+    build: BuildSection = Field(default_factory=BuildSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)
+    hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _hyper_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
+                raise ValueError(f"invalid hyperparameter name {key!r}")
+            if key.startswith("sagemaker_"):
+                raise ValueError(f"{key!r}: names starting with 'sagemaker_' are reserved")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _channel_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, uri in value.items():
+            if not re.match(CHANNEL, key):
+                raise ValueError(f"invalid data channel name {key!r}: use lowercase letters,"
+                                 " digits and '_'")
+            if not uri.strip():
+                raise ValueError(f"data channel {key!r} has an empty location")
+        return value
+
+
+SECTION_CONCERN = {"build": "builder", "storage": "storage", "tracking": "tracker",
+                   "deploy": "deployer"}
+"""Config section -> the concern whose backends own its sub-tables."""
+
+TOP_LEVEL_KEYS = frozenset(MldockConfig.model_fields) | {"env"}

@@ -1,0 +1,197 @@
+"""Loading plugins: built-ins first from an explicit list, then entry points one at a time.
+
+Load order (documented in ``docs/architecture.md``):
+
+1. the hookspecs of :mod:`mldock.hookspecs`;
+2. the built-in plugins of :data:`BUILTIN_PLUGINS`, in that order (a failure here is a bug in
+   mldock and is raised);
+3. the entry points of group ``mldock``, sorted by name, each imported and registered inside its own
+   ``try``: a plugin that fails to import or declares an unknown hook is recorded as ``failed``
+   with its traceback, a one-line warning goes to stderr, and every other plugin still loads.
+
+Environment switches: ``MLDOCK_DISABLE_PLUGINS=a,b`` blocks plugins by name (built-ins included,
+except ``core-commands``); ``MLDOCK_LOAD_PLUGINS=a,b`` loads only those entry-point plugins;
+``MLDOCK_STRICT_PLUGINS=1`` re-raises the first failure instead of recording it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import import_module
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+
+import pluggy
+
+from mldock import __version__, hookspecs
+from mldock.errors import PluginError
+from mldock.markers import PROJECT_NAME
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core-commands", "mldock.builtin.commands"),
+    ("core-templates", "mldock.builtin.templates"),
+    ("docker-build", "mldock.builtin.docker_build"),
+    ("local-storage", "mldock.builtin.local_storage"),
+    ("sqlite-tracking", "mldock.builtin.sqlite_tracking"),
+    ("local-deploy", "mldock.builtin.local_deploy"),
+)
+"""(plugin name, module) of the built-in plugins, registered first and in this order."""
+
+UNBLOCKABLE = frozenset({"core-commands"})
+
+
+class PluginStatus(str, Enum):
+    ACTIVE = "active"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+@dataclass
+class PluginInfo:
+    """What ``mldock plugins list`` shows about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    builtin: bool
+    status: PluginStatus = PluginStatus.ACTIVE
+    error: str | None = None
+    traceback: str | None = None
+    provides: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _env_list(name: str) -> list[str] | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def _strict() -> bool:
+    return os.environ.get("MLDOCK_STRICT_PLUGINS", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class PluginHost:
+    """Owns the pluggy manager and the status of every plugin.
+
+    Use :func:`get_host` for the process-wide instance; tests build their own.
+    """
+
+    def __init__(self, *, builtins: tuple[tuple[str, str], ...] = BUILTIN_PLUGINS,
+                 use_entry_points: bool = True, quiet: bool = False):
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._quiet = quiet
+        disabled = set(_env_list("MLDOCK_DISABLE_PLUGINS") or ())
+        only = _env_list("MLDOCK_LOAD_PLUGINS")
+        for name, module in builtins:
+            self._load_builtin(name, module, disabled)
+        if use_entry_points:
+            eps = sorted(entry_points(group=PROJECT_NAME), key=lambda ep: ep.name)
+            for ep in eps:
+                self._load_entry_point(ep, disabled, only)
+        self._registry = None
+
+    # --- loading ------------------------------------------------------------------------------
+    def _load_builtin(self, name: str, module: str, disabled: set[str]) -> None:
+        info = PluginInfo(name=name, distribution="mldock-core", version=__version__,
+                          module=module, builtin=True)
+        self.plugins[name] = info
+        if name in disabled and name not in UNBLOCKABLE:
+            info.status = PluginStatus.DISABLED
+            return
+        self.pm.register(import_module(module), name=name)
+
+    def _load_entry_point(self, ep: EntryPoint, disabled: set[str], only: list[str] | None) -> None:
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(
+            name=ep.name,
+            distribution=dist.name if dist is not None else "unknown",
+            version=dist.version if dist is not None else "unknown",
+            module=ep.value,
+            builtin=False,
+        )
+        if ep.name in self.plugins:
+            other = self.plugins[ep.name]
+            self._fail(info, PluginError(
+                f"plugin name {ep.name!r} is used by both {other.distribution} and"
+                f" {info.distribution}; uninstall one of them"))
+            self.plugins[f"{ep.name}@{info.distribution}"] = info
+            return
+        self.plugins[ep.name] = info
+        if ep.name in disabled or (only is not None and ep.name not in only):
+            info.status = PluginStatus.DISABLED
+            return
+        try:
+            plugin = ep.load()
+            self.pm.register(plugin, name=ep.name)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must never break the CLI
+            self._fail(info, exc)
+            return
+        try:
+            self.pm.check_pending()
+        except Exception as exc:  # noqa: BLE001 - misspelt hookimpl: unregister this plugin only
+            self.pm.unregister(name=ep.name)
+            self._fail(info, exc)
+
+    def _fail(self, info: PluginInfo, exc: BaseException) -> None:
+        if _strict():
+            raise exc
+        info.status = PluginStatus.FAILED
+        info.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        info.traceback = "".join(traceback.format_exception(exc))
+        if not self._quiet:
+            _warn(f"plugin {info.name!r} ({info.distribution}) failed to load and was skipped:"
+                  f" {info.error}; run 'mldock plugins doctor' for details")
+
+    def record_failure(self, plugin_name: str, exc: BaseException) -> None:
+        """Mark a loaded plugin failed because one of its hooks raised or returned bad records."""
+        info = self.plugins.get(plugin_name)
+        if info is None:
+            raise exc
+        self._fail(info, exc)
+        if self.pm.get_plugin(plugin_name) is not None:
+            self.pm.unregister(name=plugin_name)
+
+    def module_of(self, plugin_name: str) -> ModuleType | None:
+        return self.pm.get_plugin(plugin_name)
+
+    # --- queries ------------------------------------------------------------------------------
+    @property
+    def registry(self):  # -> Registry, typed lazily to avoid an import cycle
+        if self._registry is None:
+            from mldock.host.registry import Registry
+
+            self._registry = Registry(self)
+        return self._registry
+
+    def sorted_plugins(self, *, include_builtin: bool = True) -> list[PluginInfo]:
+        infos = [p for p in self.plugins.values() if include_builtin or not p.builtin]
+        return sorted(infos, key=lambda p: (not p.builtin, p.name))
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _HOST
+    if _HOST is None:
+        _HOST = PluginHost()
+    return _HOST
+
+
+def reset_host() -> None:
+    """Forget the process-wide host (tests, and after installing plugins in-process)."""
+    global _HOST
+    _HOST = None

@@ -1,0 +1,41 @@
+"""The four interfaces every backend implements: build, storage, tracking, deploy.
+
+Core code talks only to these classes; plugins subclass them. Each interface lists the capability
+flags its records may declare, and :mod:`mldock.testing` holds one contract test class per interface.
+"""
+
+from mldock.interfaces.builder import Builder, BuildRequest, BuildResult, PushResult
+from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
+from mldock.interfaces.deploy import (
+    Deployer,
+    DeployRequest,
+    Deployment,
+    Prediction,
+    TrainingJob,
+    TrainingResult,
+)
+from mldock.interfaces.storage import ArtifactRef, ArtifactStore
+from mldock.interfaces.tracking import Lineage, Metric, RunRecord, RunStatus, Tracker
+
+__all__ = [
+    "ArtifactRef",
+    "ArtifactStore",
+    "BuildRequest",
+    "BuildResult",
+    "Builder",
+    "DeployRequest",
+    "Deployer",
+    "Deployment",
+    "HealthCheck",
+    "Lineage",
+    "Metric",
+    "Prediction",
+    "ProgressSink",
+    "PushResult",
+    "RunRecord",
+    "RunStatus",
+    "Tracker",
+    "TrainingJob",
+    "TrainingResult",
+    "null_progress",
+]

@@ -1,0 +1,78 @@
+"""Building (and pushing) the one container image a project runs everywhere."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build.
+
+    Attributes:
+        context_dir: the build context (the project folder, filtered by ``.dockerignore``).
+        dockerfile: the Dockerfile text to build with (rendered by core or supplied by the user).
+        tag: the image reference to produce, ``name:tag``; the tag hashes the build inputs.
+        labels: labels to set on the image.
+        build_args: ``--build-arg`` values.
+        platform: target platform, ``linux/amd64`` by default.
+        extra_files: files to add to the context: path inside the context -> bytes.
+    """
+
+    context_dir: Path
+    dockerfile: str
+    tag: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    extra_files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A built image. ``skipped`` is true when the tag already existed and nothing was built."""
+
+    tag: str
+    image_id: str
+    skipped: bool = False
+    seconds: float = 0.0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """A pushed image: ``digest`` is the registry's content digest, ``sha256:…``."""
+
+    reference: str
+    digest: str
+
+
+class Builder(ABC):
+    """Builds images and, with the ``push`` capability, pushes them.
+
+    Contract: :meth:`build` raises :class:`mldock.errors.MldockError` naming the failing step when a
+    build fails (never reports a failed build as success); it skips the build when ``request.tag``
+    already exists; it never prunes the user's build cache.
+    """
+
+    @abstractmethod
+    def build(self, request: BuildRequest, *, progress: ProgressSink = null_progress) -> BuildResult:
+        """Build ``request.tag`` unless it already exists."""
+
+    @abstractmethod
+    def exists(self, tag: str) -> bool:
+        """Whether the image ``tag`` exists locally."""
+
+    def push(self, tag: str, repository: str, *, auth: Mapping[str, str] | None = None,
+             progress: ProgressSink = null_progress) -> PushResult:
+        """Tag ``tag`` as ``repository:<same tag>`` and push it; check every stream line."""
+        raise NotImplementedError(f"{type(self).__name__} cannot push images")
+
+    def check(self) -> list[HealthCheck]:
+        """Health checks for ``mldock doctor`` (engine reachable). Default: none."""
+        return []

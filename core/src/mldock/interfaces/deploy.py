@@ -1,0 +1,121 @@
+"""Deployers run training jobs and serving endpoints on one target (local Docker, SageMaker, …).
+
+The serving half follows the shape of MLflow's deployment client (create/update, delete, get, list,
+predict) so that it feels familiar.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A training job to run in the project's image.
+
+    Attributes:
+        run_id: the tracked run this job belongs to.
+        image: the image reference (pushed reference for cloud targets).
+        hyperparameters: decoded values; deployers encode them as their platform wants.
+        inputs: channel name -> URI or local path.
+        output_uri: where the model and outputs go (storage URI or local folder).
+        environment: extra environment variables for the container.
+        options: target-specific settings (instance type and count, spot, max runtime, …).
+    """
+
+    run_id: str
+    image: str
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    output_uri: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """How a training job ended. ``model_uri`` points at the trained model when it succeeded."""
+
+    run_id: str
+    status: str
+    job_id: str
+    model_uri: str | None = None
+    failure_reason: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """An endpoint to create, or to update in place when ``name`` exists."""
+
+    name: str
+    image: str
+    model_uri: str
+    run_id: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A serving endpoint as the target reports it."""
+
+    name: str
+    url: str
+    status: str
+    run_id: str | None = None
+    image: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """An endpoint's answer: raw body and its content type."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+
+
+class Deployer(ABC):
+    """Runs training jobs and manages endpoints on one target.
+
+    Capabilities: ``training``, ``serving``, ``batch``, ``distributed``, ``spot``, ``registry``.
+    A deployer without ``training`` raises ``NotImplementedError`` from :meth:`train`, and likewise
+    for ``serving``.
+    """
+
+    # --- training -----------------------------------------------------------------------------
+    def train(self, job: TrainingJob, *, progress: ProgressSink = null_progress) -> TrainingResult:
+        """Run a training job to its end, streaming its logs to ``progress``."""
+        raise NotImplementedError(f"{type(self).__name__} does not run training jobs")
+
+    # --- serving ------------------------------------------------------------------------------
+    @abstractmethod
+    def deploy(self, request: DeployRequest, *, progress: ProgressSink = null_progress) -> Deployment:
+        """Create the endpoint, or update it in place; return once it is ready."""
+
+    @abstractmethod
+    def undeploy(self, name: str) -> None:
+        """Delete the endpoint; raises :class:`mldock.errors.NotFoundError` if there is none."""
+
+    @abstractmethod
+    def get(self, name: str) -> Deployment:
+        """One endpoint; raises :class:`mldock.errors.NotFoundError` if there is none."""
+
+    @abstractmethod
+    def list(self) -> list[Deployment]:
+        """Endpoints this deployer manages, sorted by name."""
+
+    @abstractmethod
+    def predict(self, name: str, body: bytes, *, content_type: str = "application/json",
+                accept: str = "application/json") -> Prediction:
+        """Send one request to the endpoint."""
+
+    def check(self) -> list[HealthCheck]:
+        """Health checks for ``mldock doctor`` (credentials, reachability). Default: none."""
+        return []

@@ -1,0 +1,224 @@
+"""Records that plugins return from the registration hooks.
+
+A record says what a plugin contributes without doing any work: a name, a one-line summary, a
+*factory* that builds the backend when (and only when) a command needs it, the pydantic model that
+validates the backend's section of ``mldock.toml``, and capability flags. Records are frozen so that
+nothing downstream can change what a plugin declared.
+
+Heavy SDKs (boto3, docker, mlflow, azure, google) are imported inside factories, never at module
+level, so listing plugins or printing ``--help`` never pays for them. For the same reason the config
+model may be given lazily as ``"package.module:ClassName"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+SCHEME_PATTERN = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+def resolve_object(ref: str) -> Any:
+    """Import ``"package.module:attr"`` and return the attribute."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"expected 'package.module:attr', got {ref!r}")
+    obj: Any = import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True, kw_only=True)
+class FactoryContext:
+    """What a backend factory receives.
+
+    Attributes:
+        options: the backend's validated config section (an instance of the record's config model),
+            or ``None`` when the record declares no model.
+        project_dir: the project's root folder (where ``mldock.toml`` lives).
+        uri: the storage or tracking URI that selected this backend (``None`` for builders and
+            deployers).
+        env: the name of the active environment (``None`` for the base config).
+        config: the whole resolved project config, for backends that need another section.
+    """
+
+    options: Any = None
+    project_dir: Path = field(default_factory=Path.cwd)
+    uri: str | None = None
+    env: str | None = None
+    config: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackendRecord:
+    """Common shape of the four backend records.
+
+    Attributes:
+        name: unique name within its concern: lowercase letters, digits, ``-`` and ``_``.
+        summary: one line shown by ``mldock plugins list``.
+        factory: ``factory(FactoryContext) -> backend``; imports the backend's SDK when called.
+        config_model: pydantic model validating ``[<concern>.<name>]`` in ``mldock.toml``, given as
+            the class or lazily as ``"module:Class"``; ``None`` accepts no options.
+        capabilities: flags the backend supports (see each interface for the vocabulary).
+    """
+
+    concern: ClassVar[str] = "backend"
+
+    name: str
+    summary: str
+    factory: Callable[[FactoryContext], Any]
+    config_model: Any = None
+    capabilities: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise ValueError(
+                f"invalid {self.concern} name {self.name!r}: use 1-40 lowercase letters, digits,"
+                " '-' or '_', starting with a letter"
+            )
+        if not isinstance(self.summary, str) or not self.summary.strip():
+            raise ValueError(f"{self.concern} {self.name!r} needs a one-line summary")
+        if not callable(self.factory):
+            raise ValueError(f"{self.concern} {self.name!r}: factory must be callable")
+        if not isinstance(self.capabilities, frozenset):
+            object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+
+    def load_config_model(self) -> "type[BaseModel] | None":
+        """Return the config model class, importing it if it was given as a string."""
+        if self.config_model is None or not isinstance(self.config_model, str):
+            return self.config_model
+        return resolve_object(self.config_model)
+
+    def build(self, context: FactoryContext) -> Any:
+        """Call the factory. Kept as a method so every construction goes through one place."""
+        return self.factory(context)
+
+
+def _check_schemes(record: BackendRecord, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    schemes = tuple(schemes)
+    for scheme in schemes:
+        if not isinstance(scheme, str) or not SCHEME_PATTERN.match(scheme):
+            raise ValueError(f"{record.concern} {record.name!r}: invalid URI scheme {scheme!r}")
+    return schemes
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuilderRecord(BackendRecord):
+    """A builder: turns a project into a container image (and may push it).
+
+    Capabilities: ``push`` (can push to a registry), ``cache-skip`` (skips builds whose inputs
+    did not change).
+    """
+
+    concern: ClassVar[str] = "builder"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageRecord(BackendRecord):
+    """An artifact store, selected by the scheme of ``[storage] uri``.
+
+    Attributes:
+        schemes: URI schemes this store serves, e.g. ``("s3",)``.
+
+    Capabilities: ``content-addressed``, ``atomic``, ``delete``, ``list``, ``presign``.
+    """
+
+    concern: ClassVar[str] = "storage"
+    schemes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "schemes", _check_schemes(self, self.schemes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackerRecord(BackendRecord):
+    """A run tracker, selected by the scheme of ``[tracking] uri`` or by ``[tracking] backend``.
+
+    Attributes:
+        schemes: URI schemes this tracker serves, e.g. ``("sqlite",)`` or ``("mlflow+http",)``.
+
+    Capabilities: ``live-metrics`` (metrics visible while a run goes), ``artifacts``,
+    ``concurrent-writers``.
+    """
+
+    concern: ClassVar[str] = "tracker"
+    schemes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "schemes", _check_schemes(self, self.schemes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployerRecord(BackendRecord):
+    """A deployer: runs training jobs and serving endpoints on a target platform.
+
+    Capabilities: ``training``, ``serving``, ``batch``, ``distributed``, ``spot``, ``registry``
+    (the target needs the image pushed first).
+    """
+
+    concern: ClassVar[str] = "deployer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRecord:
+    """An extra CLI command group, e.g. ``mldock aws ...``.
+
+    Attributes:
+        name: the group's name on the command line.
+        summary: one line shown in ``mldock --help`` without loading the group.
+        factory: returns a ``typer.Typer`` (or a click command); called only when the group runs
+            or its own help is asked for.
+    """
+
+    concern: ClassVar[str] = "command"
+
+    name: str
+    summary: str
+    factory: Callable[[], Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise ValueError(f"invalid command name {self.name!r}")
+        if not isinstance(self.summary, str) or not self.summary.strip():
+            raise ValueError(f"command {self.name!r} needs a one-line summary")
+        if not callable(self.factory):
+            raise ValueError(f"command {self.name!r}: factory must be callable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemplateRecord:
+    """A project template for ``mldock init --template NAME``.
+
+    Attributes:
+        name: the template's name.
+        summary: one line shown by ``mldock init --list``.
+        location: a cookiecutter template: a local folder or a git URL.
+        defaults: extra context passed to cookiecutter.
+    """
+
+    concern: ClassVar[str] = "template"
+
+    name: str
+    summary: str
+    location: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise ValueError(f"invalid template name {self.name!r}")
+        if not isinstance(self.summary, str) or not self.summary.strip():
+            raise ValueError(f"template {self.name!r} needs a one-line summary")
+        if not isinstance(self.location, str) or not self.location:
+            raise ValueError(f"template {self.name!r} needs a location")
+
+
+AnyRecord = BackendRecord | CommandRecord | TemplateRecord
