@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from mldock.markers import hookimpl
-from mldock.records import CommandRecord
+from mldock.records import CommandRecord, resolve_object
 
-# name -> (module with a typer app called ``app``, summary shown by ``mldock --help``)
+# name -> ("module:typer app", summary shown by ``mldock --help``)
 CORE_COMMANDS: dict[str, tuple[str, str]] = {
-    "plugins": ("mldock.cli.plugins_cmd", "List installed plugins and diagnose broken ones."),
-    "config": ("mldock.cli.config_cmd", "Show and validate the project configuration."),
-    "doctor": ("mldock.cli.doctor_cmd",
+    "init": ("mldock.cli.init_cmd:app", "Create a project from a template."),
+    "build": ("mldock.cli.build_cmd:app", "Build the project's image (skipped when unchanged)."),
+    "push": ("mldock.cli.build_cmd:push_app", "Push the project's image to a registry."),
+    "train": ("mldock.cli.train_cmd:app", "Train in the image (or --no-container) and track the run."),
+    "deploy": ("mldock.cli.deploy_cmd:deploy_app", "Serve a run's model on the configured target."),
+    "undeploy": ("mldock.cli.deploy_cmd:undeploy_app", "Stop and remove an endpoint."),
+    "predict": ("mldock.cli.deploy_cmd:predict_app", "Send a request to a deployed endpoint."),
+    "runs": ("mldock.cli.runs_cmd:app", "List, show and compare tracked runs."),
+    "logs": ("mldock.cli.runs_cmd:logs_app", "Show (or follow) the logs of a run."),
+    "plugins": ("mldock.cli.plugins_cmd:app", "List installed plugins and diagnose broken ones."),
+    "config": ("mldock.cli.config_cmd:app", "Show and validate the project configuration."),
+    "doctor": ("mldock.cli.doctor_cmd:app",
                "Check the Docker engine, config, plugins and credentials."),
 }
 
 
-def _loader(module: str):
+def _loader(ref: str):
     def load():
-        return import_module(module).app
+        return resolve_object(ref)
 
     return load
 
 
 @hookimpl
 def mldock_commands():
-    return [CommandRecord(name=name, summary=summary, factory=_loader(module))
-            for name, (module, summary) in CORE_COMMANDS.items()]
+    return [CommandRecord(name=name, summary=summary, factory=_loader(ref))
+            for name, (ref, summary) in CORE_COMMANDS.items()]
