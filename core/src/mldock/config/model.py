@@ -18,8 +18,7 @@ PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 CHANNEL = r"^[a-z][a-z0-9_]{0,62}$"
 ENV_NAME = r"^[a-z][a-z0-9_-]{0,39}$"
 
-Scalar = str | int | float | bool
-HyperValue = Scalar | list[Scalar] | dict[str, Scalar]
+SCALARS = (str, int, float, bool)
 
 
 class Section(BaseModel):
@@ -89,7 +88,7 @@ class MldockConfig(BaseModel):
     storage: StorageSection = Field(default_factory=StorageSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
-    hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("hyperparameters")
@@ -100,6 +99,13 @@ class MldockConfig(BaseModel):
                 raise ValueError(f"invalid hyperparameter name {key!r}")
             if key.startswith("sagemaker_"):
                 raise ValueError(f"{key!r}: names starting with 'sagemaker_' are reserved")
+            item = value[key]
+            flat = (isinstance(item, SCALARS)
+                    or (isinstance(item, list) and all(isinstance(v, SCALARS) for v in item))
+                    or (isinstance(item, dict) and all(isinstance(v, SCALARS) for v in item.values())))
+            if not flat:
+                raise ValueError(f"hyperparameter {key!r} must be a string, number, boolean, or a"
+                                 " flat list or table of them")
         return value
 
     @field_validator("data")
