@@ -6,6 +6,7 @@ whatever it imports) is loaded only when that group runs or shows its own help.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import typer
@@ -55,7 +56,13 @@ class LazyGroup(TyperGroup):
         return command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        name, command, rest = super().resolve_command(ctx, args)
+        try:
+            name, command, rest = super().resolve_command(ctx, args)
+        except typer._click.exceptions.UsageError as exc:
+            close = difflib.get_close_matches(args[0] if args else "", self.list_commands(ctx), n=1)
+            if close and "Did you mean" not in str(exc.message):
+                exc.message = f"{exc.message} Did you mean '{close[0]}'?"
+            raise
         if isinstance(command, PendingCommand):
             command = command.load()
         return name, command, rest

@@ -1,0 +1,18 @@
+"""mldock's in-container runtime: one entrypoint that trains or serves on any platform.
+
+This package is copied into every image (``/opt/mldock/mldock/runtime``) next to a bare
+``mldock/__init__.py``, so it may import only the standard library and its own modules: never
+typer, pydantic, pluggy, docker, a cloud SDK or another ``mldock`` sub-package. numpy and
+google-cloud-storage are used when the image happens to have them, imported where needed.
+
+Entry points: ``mldock-runtime train|serve`` (:mod:`mldock.runtime.__main__`), user code receives a
+:class:`mldock.runtime.context.TrainingContext`; predictors are served by
+:mod:`mldock.runtime.server`.
+"""
+
+from __future__ import annotations
+
+MANIFEST_NAME = "mldock-model.json"
+"""File written into the model directory after training; marks the model root for serving."""
+
+__all__ = ["MANIFEST_NAME"]
