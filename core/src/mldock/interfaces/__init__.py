@@ -7,6 +7,7 @@ flags its records may declare, and :mod:`mldock.testing` holds one contract test
 from mldock.interfaces.builder import Builder, BuildRequest, BuildResult, PushResult
 from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
 from mldock.interfaces.deploy import (
+    MetricsSink,
     Deployer,
     DeployRequest,
     Deployment,
@@ -29,6 +30,7 @@ __all__ = [
     "HealthCheck",
     "Lineage",
     "Metric",
+    "MetricsSink",
     "Prediction",
     "ProgressSink",
     "PushResult",

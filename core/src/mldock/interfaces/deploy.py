@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
+from mldock.interfaces.tracking import Metric
+
+MetricsSink = Callable[[Sequence[Metric]], None]
+"""Receives metrics a training job logs, while it runs (the local deployer tails them live)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class TrainingResult:
     """How a training job ended. ``model_uri`` points at the trained model when it succeeded."""
 
     run_id: str
-    status: str
+    status: str  # "finished", "failed" or "killed"
     job_id: str
     model_uri: str | None = None
     failure_reason: str | None = None
@@ -90,8 +94,15 @@ class Deployer(ABC):
     """
 
     # --- training -----------------------------------------------------------------------------
-    def train(self, job: TrainingJob, *, progress: ProgressSink = null_progress) -> TrainingResult:
-        """Run a training job to its end, streaming its logs to ``progress``."""
+    def train(self, job: TrainingJob, *, progress: ProgressSink = null_progress,
+              on_metrics: MetricsSink | None = None) -> TrainingResult:
+        """Run a training job to its end, streaming its logs to ``progress``.
+
+        Metrics the job logs are passed to ``on_metrics`` as they arrive where the target allows
+        it (locally: tailed from the metrics file), else in one call when the job ends. A job
+        stopped by a signal ends with status ``killed``; a raising ``train`` with ``failed`` and
+        the platform's failure text in ``failure_reason``.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not run training jobs")
 
     # --- serving ------------------------------------------------------------------------------

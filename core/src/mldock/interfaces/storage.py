@@ -73,6 +73,15 @@ class ArtifactStore(ABC):
     def delete(self, key: str) -> None:
         """Remove the artifact under ``key``; deleting a missing key is not an error."""
 
+    def fetch(self, uri: str, dest: Path, *, progress: ProgressSink = null_progress) -> Path:
+        """Download a plain object or prefix (not a stored artifact) at ``uri`` into ``dest``.
+
+        Used for input data channels given as URIs in ``[data]``. ``dest`` is a folder; a single
+        object lands inside it under its own name. Stores that cannot do this raise
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot fetch data URIs")
+
     def uri_for(self, key: str) -> str:
         """The full URI of ``key`` in this store."""
         return f"{self.uri.rstrip('/')}/{key}"

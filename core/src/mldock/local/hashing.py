@@ -32,11 +32,18 @@ Manifest = dict[str, dict[str, Any]]
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """The hex SHA-256 of a file's bytes, streamed in :data:`CHUNK_SIZE` chunks."""
+    return sha256_and_size(path)[0]
+
+
+def sha256_and_size(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """The hex SHA-256 of a file and the number of bytes hashed (one read, no race with stat)."""
     digest = hashlib.sha256()
+    size = 0
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -114,6 +121,6 @@ def hash_tree(path: str | os.PathLike[str],
         raise NotADirectoryError(f"not a folder: {path}")
     manifest: Manifest = {}
     for rel, file in iter_tree_files(path, include):
-        manifest[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size,
-                         "mode": file_mode(file)}
+        digest, size = sha256_and_size(file)
+        manifest[rel] = {"sha256": digest, "size": size, "mode": file_mode(file)}
     return manifest, sha256_bytes(manifest_bytes(manifest))

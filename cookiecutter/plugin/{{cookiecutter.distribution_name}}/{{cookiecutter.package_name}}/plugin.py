@@ -1,0 +1,34 @@
+"""The module named by this package's entry point: it registers records, and does nothing else.
+
+mldock imports this module whenever the CLI starts, so it imports only ``mldock`` and the standard
+library. The store itself (:mod:`{{ cookiecutter.package_name }}.{{ cookiecutter.concern }}`) and
+its options model (:mod:`{{ cookiecutter.package_name }}.config`) are imported only when a command
+needs them: by the factory below and through the ``"module:Class"`` string.
+"""
+
+from __future__ import annotations
+
+from mldock import FactoryContext, StorageRecord, hookimpl
+
+NAME = "{{ cookiecutter.plugin_name }}"
+SCHEME = "{{ cookiecutter.uri_scheme }}"
+
+
+def make_store(context: FactoryContext):
+    """Build the store for ``[storage] uri = "{{ cookiecutter.uri_scheme }}://…"`` (called on use)."""
+    from {{ cookiecutter.package_name }}.{{ cookiecutter.concern }} import {{ cookiecutter.__class_name }}
+
+    return {{ cookiecutter.__class_name }}.from_uri(context.uri or f"{SCHEME}://.mldock/{NAME}",
+                                  base_dir=context.project_dir, options=context.options)
+
+
+@hookimpl
+def mldock_storages():
+    return [StorageRecord(
+        name=NAME,
+        summary="Artifacts behind {{ cookiecutter.uri_scheme }}:// URIs (content-addressed, atomic)",
+        schemes=(SCHEME,),
+        factory=make_store,
+        config_model="{{ cookiecutter.package_name }}.config:Options",
+        capabilities=frozenset({"content-addressed", "atomic", "delete", "list"}),
+    )]

@@ -1,0 +1,211 @@
+"""``mldock build`` and ``mldock push``: build the project's one image, push it to a registry.
+
+The tag (or digest) goes to stdout, alone, so scripts can capture it; progress goes to stderr: a
+status line with the current step on a terminal, plain lines otherwise (CI logs), nothing with
+``--quiet`` (but a failed step's last lines are still shown with the error).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+import typer
+
+from mldock.cli.output import info, is_terminal, print_json
+from mldock.errors import MldockError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mldock.config import ResolvedConfig
+    from mldock.interfaces import Builder, BuildResult, ProgressSink
+
+app = typer.Typer(help="Build the project's image (skipped when unchanged).")
+push_app = typer.Typer(help="Push the project's image to a registry.")
+
+_REPOSITORY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
+
+
+@app.command("build")
+def build_command(
+    json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no build progress."),
+) -> None:
+    """Build the image for the current code; nothing is built when its inputs are unchanged."""
+    config = _config()
+    builder = _builder(config)
+    with _progress(quiet or json_) as progress:
+        result = run_build(config, builder, progress)
+    if json_:
+        print_json(_result_json(result))
+        return
+    _report(result)
+    print(result.tag)
+
+
+@push_app.command("push")
+def push_command(
+    repository: str = typer.Option(..., "--repository", "-r", metavar="HOST/REPO",
+                                   help="Registry repository, e.g. 123.dkr.ecr…/iris or"
+                                        " localhost:5000/iris (the tag is the image's own)."),
+    username: Optional[str] = typer.Option(None, "--username", "-u", help="Registry user name."),
+    password_env: Optional[str] = typer.Option(
+        None, "--password-env", metavar="VAR",
+        help="Name of the environment variable holding the registry password or token."),
+    json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no progress."),
+) -> None:
+    """Build the image if needed, push it, and print the registry's digest."""
+    repository = check_repository(repository)
+    config = _config()
+    auth = _auth(config, username, password_env)
+    builder = _builder(config, need_push=True)
+    with _progress(quiet or json_) as progress:
+        result = run_build(config, builder, progress)
+        pushed = builder.push(result.tag, repository, auth=auth, progress=progress)
+    if json_:
+        print_json({"reference": pushed.reference, "digest": pushed.digest, "image": result.tag,
+                    "built": not result.skipped})
+        return
+    info(f"pushed {pushed.reference}")
+    print(pushed.digest)
+
+
+def run_build(config: "ResolvedConfig", builder: "Builder", progress: "ProgressSink") -> "BuildResult":
+    """Make the request, call the build lifecycle hooks around the build, return the result."""
+    from mldock.host import get_host
+    from mldock.imaging.request import build_request
+
+    registry = get_host().registry
+    request = build_request(config)
+    registry.notify("mldock_before_build", project_dir=config.project_dir, request=request)
+    result = builder.build(request, progress=progress)
+    registry.notify("mldock_after_build", project_dir=config.project_dir, result=result)
+    return result
+
+
+def registry_auth(config: "ResolvedConfig") -> dict[str, str] | None:
+    """Registry credentials for the active environment, fetched just before a push, or ``None``.
+
+    The seam for cloud registries: ECR, ACR and Artifact Registry tokens expire (12 h for ECR), so
+    they must be fetched at push time, not stored. Deployer plugins will supply them here (for
+    example ``{"username": "AWS", "password": <token>}`` from ``ecr.get_authorization_token``).
+    ``None`` lets the engine use its own login (``docker login`` / credential helpers).
+    """
+    return None
+
+
+def check_repository(repository: str) -> str:
+    """``HOST/REPO`` without a tag or digest; the tag is always the image's input hash."""
+    value = repository.strip().rstrip("/")
+    last = value.rsplit("/", 1)[-1]
+    if "@" in value or ":" in last:
+        raise UsageError(f"--repository {repository!r} must not carry a tag or digest",
+                         hint="give HOST/REPO; mldock pushes the image's own tag")
+    if not _REPOSITORY.match(value):
+        raise UsageError(f"--repository {repository!r} is not HOST/REPO",
+                         hint="e.g. localhost:5000/iris or 123456789012.dkr.ecr.eu-west-1"
+                              ".amazonaws.com/iris")
+    return value
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _config() -> "ResolvedConfig":
+    from mldock.cli.state import load_project_config
+
+    return load_project_config()
+
+
+def _builder(config: "ResolvedConfig", *, need_push: bool = False) -> "Builder":
+    from mldock.host import get_host
+    from mldock.records import FactoryContext
+
+    name = config.model.build.builder
+    record = get_host().registry.get("builder", name)
+    if need_push and "push" not in record.capabilities:
+        raise MldockError(f"builder {name!r} cannot push images",
+                          hint="use a builder with the 'push' capability, e.g. 'docker'")
+    return record.build(FactoryContext(options=config.options("builder", name),
+                                       project_dir=config.project_dir, env=config.env,
+                                       config=config))
+
+
+def _auth(config: "ResolvedConfig", username: str | None,
+          password_env: str | None) -> dict[str, str] | None:
+    if username is None and password_env is None:
+        return registry_auth(config)
+    if not username or not password_env:
+        raise UsageError("--username and --password-env go together",
+                         hint="pass both, or neither to use 'docker login' credentials")
+    password = os.environ.get(password_env)
+    if not password:
+        raise UsageError(f"environment variable {password_env} is not set (it should hold the"
+                         " registry password)", hint=f"export {password_env}=… before pushing")
+    return {"username": username, "password": password}
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator["ProgressSink"]:
+    """A progress sink for the build: rich status, plain stderr lines, or silence.
+
+    A failed build re-raises after showing the failing step's last lines if they were not printed.
+    """
+    from mldock.imaging import BuildFailedError
+
+    if quiet:
+        try:
+            yield _drop
+        except BuildFailedError as exc:
+            _show_tail(exc.log_tail)
+            raise
+        return
+    if not (is_terminal() and sys.stderr.isatty()):
+        yield info
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True)
+    with console.status("preparing the build…") as status:
+        def sink(line: str) -> None:
+            text = line.strip()
+            if text.startswith("Step "):
+                console.print(f"[dim]{escape(text)}[/dim]")
+                status.update(escape(text))
+            elif text:
+                status.update(escape(text[:120]))
+
+        try:
+            yield sink
+        except BuildFailedError as exc:
+            status.stop()
+            _show_tail(exc.log_tail)
+            raise
+
+
+def _drop(line: str) -> None:
+    """Progress sink for ``--quiet``."""
+
+
+def _show_tail(lines: tuple[str, ...]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _report(result: Any) -> None:
+    if result.skipped:
+        info(f"{result.tag}: up to date, nothing built")
+    else:
+        info(f"built {result.tag} in {result.seconds:.1f} s ({result.size / 1e6:.0f} MB)")
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {"tag": result.tag, "image_id": result.image_id, "skipped": result.skipped,
+            "seconds": round(result.seconds, 3), "size": result.size}
+
+
+__all__ = ["app", "check_repository", "push_app", "registry_auth", "run_build"]

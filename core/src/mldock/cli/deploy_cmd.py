@@ -1,0 +1,148 @@
+"""``mldock deploy``, ``mldock undeploy`` and ``mldock predict``: endpoints on the configured target."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mldock.cli.output import info, print_json, print_table
+from mldock.errors import MldockError, NotFoundError, UsageError
+
+deploy_app = typer.Typer(help="Serve a run's model on the configured target.")
+undeploy_app = typer.Typer(help="Stop and remove an endpoint.")
+predict_app = typer.Typer(help="Send a request to a deployed endpoint.")
+
+
+def _pick_run(session, run_id: str | None):
+    from mldock.interfaces import RunStatus
+
+    tracker = session.tracker
+    if run_id:
+        run = tracker.get_run(run_id)
+        if run.status is not RunStatus.FINISHED:
+            raise UsageError(f"run {run.id} is {run.status.value}, not finished",
+                             hint="deploy a finished run: mldock runs list")
+        return run
+    for run in tracker.list_runs(session.project, limit=200):
+        if run.status is RunStatus.FINISHED:
+            return run
+    raise NotFoundError(f"no finished run of project {session.project!r}",
+                        hint="train one first: mldock train")
+
+
+@deploy_app.command()
+def deploy(
+    run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
+                                      help="Run whose model to serve (default: latest finished)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Endpoint name (default from config)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Local port (local target)."),
+    list_: bool = typer.Option(False, "--list", help="List endpoints instead of deploying."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create the endpoint, or update it in place, and print its URL once it answers."""
+    from mldock.session import Session
+    from mldock.training.runner import model_artifact
+
+    session = Session.open()
+    deployer = session.deployer
+    if list_:
+        found = deployer.list()
+        if json_:
+            print_json([d.__dict__ for d in found])
+        else:
+            print_table(["name", "status", "url", "run", "image"],
+                        [[d.name, d.status, d.url, d.run_id, d.image] for d in found])
+        return
+    chosen = _pick_run(session, run)
+    artifact = model_artifact(chosen)
+    if artifact is None:
+        raise NotFoundError(f"run {chosen.id} has no stored model", hint="retrain: mldock train")
+    image = chosen.lineage.image_digest or chosen.lineage.image
+    if not image:
+        from mldock.imaging.request import image_for
+
+        image = image_for(session.config)
+    model_dir = session.state_dir / "models" / chosen.id
+    if not (model_dir / "mldock-model.json").is_file():
+        info(f"fetching the model of run {chosen.id} from {artifact.uri}")
+        session.storage.get_tree(artifact.key, model_dir)
+    from mldock.interfaces import DeployRequest
+
+    request = DeployRequest(
+        name=name or session.endpoint_name, image=image, model_uri=artifact.uri, run_id=chosen.id,
+        options={"model_dir": str(model_dir), "model_key": artifact.key, "port": port,
+                 "project": session.project})
+    deployment = deployer.deploy(request, progress=info)
+    session.notify("mldock_deployed", deployment=deployment, deployer=session.deployer_name)
+    if json_:
+        print_json(deployment.__dict__)
+    else:
+        info(f"endpoint {deployment.name} serves run {chosen.id}")
+        print(deployment.url)
+
+
+@undeploy_app.command()
+def undeploy(name: Optional[str] = typer.Argument(None, help="Endpoint (default from config).")) -> None:
+    """Stop and remove the endpoint."""
+    from mldock.session import Session
+
+    session = Session.open()
+    target = name or session.endpoint_name
+    session.deployer.undeploy(target)
+    info(f"endpoint {target} removed")
+
+
+def _read_payload(data: str, content_type: str | None) -> tuple[bytes, str]:
+    if data == "-":
+        body = sys.stdin.buffer.read()
+        suffix = ""
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise UsageError(f"--data {data}: no such file", hint="give a JSON or CSV file, or -")
+        body = path.read_bytes()
+        suffix = path.suffix.lower()
+    if content_type is None:
+        stripped = body.lstrip()
+        if suffix == ".csv" or (suffix != ".json" and stripped[:1] not in (b"{", b"[")):
+            content_type = "text/csv"
+        else:
+            content_type = "application/json"
+    if content_type == "application/json":
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            raise UsageError(f"--data {data}: not valid JSON ({exc})") from None
+    if not body.strip():
+        raise UsageError(f"--data {data}: empty payload")
+    return body, content_type
+
+
+@predict_app.command()
+def predict(
+    data: str = typer.Option(..., "--data", "-d", help="JSON or CSV file, or - for stdin."),
+    name: Optional[str] = typer.Option(None, "--name", help="Endpoint (default from config)."),
+    content_type: Optional[str] = typer.Option(None, "--content-type",
+                                               help="Override the detected content type."),
+    accept: str = typer.Option("application/json", "--accept", help="Response format wanted."),
+) -> None:
+    """Send the payload to the endpoint and print its answer."""
+    from mldock.session import Session
+
+    body, detected = _read_payload(data, content_type)
+    session = Session.open()
+    answer = session.deployer.predict(name or session.endpoint_name, body, content_type=detected,
+                                      accept=accept)
+    text = answer.body.decode("utf-8", "replace")
+    if answer.status >= 400:
+        try:
+            message = json.loads(text).get("error", text)
+        except (ValueError, AttributeError):
+            message = text
+        raise MldockError(f"the endpoint answered {answer.status}: {message.strip()}",
+                          exit_code=1 if answer.status >= 500 else 2)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -1,0 +1,132 @@
+"""``mldock runs`` and ``mldock logs``: what ran, with which code, image, data, params, metrics."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import List, Optional
+
+import typer
+
+from mldock.cli.output import print_json, print_table
+
+app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
+logs_app = typer.Typer(help="Show (or follow) the logs of a run.")
+
+
+def _when(ts: float | None) -> str:
+    if not ts:
+        return ""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(run) -> str:
+    if run.ended_at is None:
+        return ""
+    return f"{run.ended_at - run.started_at:.1f}s"
+
+
+@app.command("list")
+def list_runs(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs."),
+    all_projects: bool = typer.Option(False, "--all-projects", help="Not only this project."),
+    json_: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Runs, newest first."""
+    from mldock.session import Session
+
+    session = Session.open()
+    runs = session.tracker.list_runs(None if all_projects else session.project, limit=limit)
+    if json_:
+        print_json([r.to_dict() for r in runs])
+        return
+    print_table(["run", "status", "started (UTC)", "duration", "metrics", "image"],
+                [[r.id, r.status.value, _when(r.started_at), _duration(r),
+                  " ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())),
+                  r.lineage.image or ("local process" if r.lineage.platform == "local" else "")]
+                 for r in runs])
+
+
+@app.command("show")
+def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+         json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """One run in full: params, metrics, artifacts and lineage."""
+    from mldock.session import Session
+
+    session = Session.open()
+    run = session.tracker.get_run(run_id)
+    if json_:
+        data = run.to_dict()
+        data["metric_history"] = {
+            key: [{"step": m.step, "value": m.value, "timestamp": m.timestamp}
+                  for m in session.tracker.metric_history(run.id, key)]
+            for key in sorted(run.metrics)}
+        print_json(data)
+        return
+    lineage = run.lineage
+    rows = [["run", run.id], ["project", run.project], ["status", run.status.value],
+            ["started", _when(run.started_at)], ["duration", _duration(run)],
+            ["git", f"{lineage.git_commit or '-'}{' (dirty)' if lineage.git_dirty else ''}"],
+            ["image", f"{lineage.image or '-'} {lineage.image_id or ''}".strip()],
+            ["platform", f"{lineage.platform or '-'} {lineage.job_id or ''}".strip()]]
+    rows += [[f"param {k}", v] for k, v in sorted(run.params.items())]
+    rows += [[f"metric {k}", f"{v:.6g}"] for k, v in sorted(run.metrics.items())]
+    rows += [[f"input {k}", f"{v.get('uri')} sha256:{v.get('sha256', '')[:12]}"]
+             for k, v in sorted(lineage.inputs.items())]
+    rows += [[f"artifact {a.key}", f"{a.uri} ({a.size} bytes)"] for a in run.artifacts]
+    if run.error:
+        rows.append(["error", run.error.strip().splitlines()[-1]])
+    print_table(["field", "value"], rows)
+
+
+@app.command("compare")
+def compare(run_ids: List[str] = typer.Argument(..., help="Two or more run ids."),
+            json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Params and metrics of several runs side by side."""
+    from mldock.errors import UsageError
+    from mldock.session import Session
+
+    if len(run_ids) < 2:
+        raise UsageError("compare needs at least two run ids")
+    session = Session.open()
+    runs = [session.tracker.get_run(r) for r in run_ids]
+    params = sorted({k for r in runs for k in r.params})
+    metrics = sorted({k for r in runs for k in r.metrics})
+    if json_:
+        print_json({"runs": [r.id for r in runs],
+                    "params": {k: [r.params.get(k) for r in runs] for k in params},
+                    "metrics": {k: [r.metrics.get(k) for r in runs] for k in metrics}})
+        return
+    rows = [[f"param {k}", *[r.params.get(k, "") for r in runs]] for k in params]
+    rows += [[f"metric {k}", *[("" if r.metrics.get(k) is None else f"{r.metrics[k]:.6g}")
+                               for r in runs]] for k in metrics]
+    print_table(["", *[r.id for r in runs]], rows)
+
+
+@logs_app.command()
+def logs(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends.")) -> None:
+    """Print the run's training log."""
+    from mldock.errors import NotFoundError
+    from mldock.session import Session
+    from mldock.training.runner import LOG_NAME
+
+    session = Session.open()
+    run = session.tracker.get_run(run_id)
+    path = session.run_dir(run.id) / LOG_NAME
+    if not path.is_file():
+        raise NotFoundError(f"no log for run {run.id} on this machine",
+                            hint="logs of cloud runs are on their platform")
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        while True:
+            chunk = handle.read()
+            if chunk:
+                typer.echo(chunk, nl=False)
+            if not follow:
+                return
+            if session.tracker.get_run(run.id).status.is_terminal:
+                rest = handle.read()
+                if rest:
+                    typer.echo(rest, nl=False)
+                return
+            time.sleep(0.5)

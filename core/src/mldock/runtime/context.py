@@ -1,0 +1,256 @@
+"""TrainingContext: what ``train(ctx)`` sees, the same on every platform.
+
+:func:`build_context` reads whichever platform's environment it finds (CONTAINER-CONTRACT.md,
+"Training") and hands user code typed hyperparameters, input channel directories, output
+directories (created), cluster facts, metric logging and stop callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from mldock.runtime import cluster as _cluster
+from mldock.runtime import gcs, hyperparameters as hp
+from mldock.runtime.platform import AZUREML, LOCAL, SAGEMAKER, VERTEX, gcs_root, opt_ml
+
+METRICS_FILE_NAME = "mldock-metrics.jsonl"
+VERTEX_CHANNELS = {"AIP_TRAINING_DATA_URI": "train", "AIP_VALIDATION_DATA_URI": "validation",
+                   "AIP_TEST_DATA_URI": "test"}
+
+
+@dataclass
+class TrainingContext:
+    """Everything a training function needs, independent of the platform running it."""
+
+    platform: str
+    job_id: str
+    run_id: str
+    hyperparameters: dict[str, Any]
+    channels: dict[str, Path]
+    model_dir: Path
+    output_dir: Path
+    checkpoint_dir: Path
+    hosts: list[str] = field(default_factory=list)
+    current_host: str = ""
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    master_addr: str = ""
+    master_port: int | None = None
+    metrics_file: Path | None = None
+    # local staging dirs to copy to gs:// when training succeeds: (local dir, uri)
+    uploads: list[tuple[Path, str]] = field(default_factory=list, repr=False)
+    _stop_callbacks: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _metrics_handle: IO[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for directory in (self.model_dir, self.output_dir, self.checkpoint_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        if self.metrics_file is None:
+            self.metrics_file = self.output_dir / METRICS_FILE_NAME
+
+    @property
+    def is_master(self) -> bool:
+        """True on the host (rank 0) that should write the model and final reports."""
+        return self.rank == 0
+
+    def param(self, name: str, default: Any = None) -> Any:
+        """A hyperparameter by name (``learning-rate`` and ``learning_rate`` are the same)."""
+        for key in (name, name.replace("-", "_"), name.replace("_", "-")):
+            if key in self.hyperparameters:
+                return self.hyperparameters[key]
+        return default
+
+    def input_dir(self, name: str) -> Path:
+        """The directory holding channel ``name``'s files (the parent, if a file was given)."""
+        try:
+            path = self.channels[name]
+        except KeyError:
+            known = ", ".join(sorted(self.channels)) or "none"
+            raise KeyError(f"no input channel {name!r} (channels: {known})") from None
+        return path.parent if path.is_file() else path
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Record one metric: a JSON line in the metrics file and a ``mldock-metric`` stdout line."""
+        if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
+            raise ValueError(f"metric key must be a non-empty word without spaces or '=': {key!r}")
+        number = value if isinstance(value, int) and not isinstance(value, bool) else float(value)
+        step = None if step is None else int(step)
+        line = json.dumps({"key": key, "value": number, "step": step, "timestamp": time.time()})
+        with self._lock:
+            if self._metrics_handle is None:
+                assert self.metrics_file is not None
+                self.metrics_file.parent.mkdir(parents=True, exist_ok=True)
+                self._metrics_handle = self.metrics_file.open("a", encoding="utf-8", buffering=1)
+            self._metrics_handle.write(line + "\n")
+            self._metrics_handle.flush()
+            suffix = "" if step is None else f" step={step}"
+            sys.stdout.write(f"mldock-metric {key}={number}{suffix}\n")
+            sys.stdout.flush()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def on_stop(self, callback: Callable[[], Any]) -> Callable[[], Any]:
+        """Register ``callback`` to run on SIGTERM (save a checkpoint); usable as a decorator."""
+        self._stop_callbacks.append(callback)
+        return callback
+
+    @property
+    def stop_callbacks(self) -> tuple[Callable[[], Any], ...]:
+        return tuple(self._stop_callbacks)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._metrics_handle is not None:
+                self._metrics_handle.close()
+                self._metrics_handle = None
+
+
+# --- building one per platform -------------------------------------------------------------
+
+def _new_job_id(prefix: str) -> str:
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def _staging(env: Mapping[str, str], *parts: str) -> Path:
+    base = Path(env.get("MLDOCK_STAGING_DIR") or Path(tempfile.gettempdir()) / "mldock")
+    return base.joinpath(*parts)
+
+
+def _input_location(value: str, name: str, env: Mapping[str, str]) -> Path:
+    """A channel given as a path or gs:// URI (wildcards allowed) as a local path."""
+    if not gcs.is_gs(value):
+        return Path(value)
+    if any(ch in value for ch in "*?["):
+        value = value.rsplit("/", 1)[0]
+    mounted = gcs.mounted_path(value, gcs_root(env))
+    if mounted is not None:
+        return mounted
+    return gcs.download(value, _staging(env, "inputs", name))
+
+
+def _output_location(value: str, name: str, env: Mapping[str, str],
+                     uploads: list[tuple[Path, str]]) -> Path:
+    """An output given as a path or gs:// URI: the mount, or a staging dir uploaded at the end."""
+    if not gcs.is_gs(value):
+        return Path(value)
+    mounted = gcs.mounted_path(value, gcs_root(env))
+    if mounted is not None:
+        return mounted
+    if not gcs.available():
+        raise gcs.GcsUnavailable(f"cannot write to {value}: {gcs.INSTALL_HINT}")
+    local = _staging(env, "outputs", name)
+    uploads.append((local, value))
+    return local
+
+
+def _channels_from(reserved: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Path]:
+    channels: dict[str, Path] = {}
+    for key, value in reserved.items():
+        if key.startswith(("input-", "input_")):
+            name = key[len("input-"):]
+            channels[name] = _input_location(str(value), name, env)
+    return channels
+
+
+def _dir_arg(reserved: Mapping[str, Any], name: str) -> str | None:
+    value = reserved.get(name) or reserved.get(name.replace("-", "_"))
+    return None if value is None else str(value)
+
+
+def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                  platform: str | None = None) -> TrainingContext:
+    """A context for ``platform`` (detected when None) from ``argv`` (after ``train``) and ``env``.
+
+    Directory arguments work everywhere and win over the platform's defaults:
+    ``--input-<channel>=PATH|gs://…``, ``--model-dir=``, ``--output-dir=``, ``--checkpoint-dir=``.
+    Every other ``--k=v`` argument is a hyperparameter.
+    """
+    from mldock.runtime.platform import detect_training_platform
+
+    env = os.environ if env is None else env
+    platform = platform or detect_training_platform(env)
+    reserved, arg_params = hp.split_reserved(hp.parse_arguments(argv))
+    params = hp.read_env_json(env.get("MLDOCK_HYPERPARAMETERS"))
+    uploads: list[tuple[Path, str]] = []
+    channels: dict[str, Path] = {}
+
+    if platform == SAGEMAKER:
+        root = opt_ml(env)
+        config = root / "input" / "config"
+        params.update(hp.read_sagemaker(config / "hyperparameters.json"))
+        data_dir = root / "input" / "data"
+        if data_dir.is_dir():
+            channels.update({p.name: p for p in sorted(data_dir.iterdir()) if p.is_dir()})
+        if (config / "inputdataconfig.json").is_file():
+            declared = json.loads((config / "inputdataconfig.json").read_text(encoding="utf-8"))
+            channels.update({name: data_dir / name for name in declared if name not in channels})
+        model, output, checkpoints = root / "model", root / "output" / "data", root / "checkpoints"
+        arn = env.get("TRAINING_JOB_ARN", "")
+        job_id = env.get("TRAINING_JOB_NAME") or arn.rsplit("/", 1)[-1] or _new_job_id("sagemaker")
+        cluster = _cluster.from_sagemaker(config / "resourceconfig.json")
+    elif platform == VERTEX:
+        for var, name in VERTEX_CHANNELS.items():
+            if env.get(var):
+                channels[name] = _input_location(env[var], name, env)
+        model_uri = env.get("AIP_MODEL_DIR")
+        base = model_uri.rstrip("/").rsplit("/", 1)[0] if model_uri else None
+        model = _output_location(model_uri, "model", env, uploads) if model_uri \
+            else _staging(env, "model")
+        output = _output_location(f"{base}/output", "output", env, uploads) if base \
+            else _staging(env, "output")
+        ckpt = env.get("AIP_CHECKPOINT_DIR")
+        checkpoints = _output_location(ckpt, "checkpoints", env, uploads) if ckpt \
+            else _staging(env, "checkpoints")
+        job_id = env.get("CLOUD_ML_JOB_ID") or _new_job_id("vertex")
+        cluster = _cluster.from_vertex(env)
+    elif platform == AZUREML:
+        outputs = Path("outputs").resolve()
+        model, output, checkpoints = outputs / "model", outputs, outputs / "checkpoints"
+        job_id = env.get("AZUREML_RUN_ID") or _new_job_id("azureml")
+        cluster = _cluster.from_azureml(env)
+    elif platform == LOCAL:
+        for key, value in sorted(env.items()):
+            if key.startswith("MLDOCK_INPUT_") and value:
+                name = key[len("MLDOCK_INPUT_"):].lower()
+                channels[name] = _input_location(value, name, env)
+        base_dir = Path("mldock-output").resolve()
+        model = Path(env.get("MLDOCK_MODEL_DIR") or base_dir / "model")
+        output = Path(env.get("MLDOCK_OUTPUT_DIR") or base_dir / "output")
+        checkpoints = Path(env.get("MLDOCK_CHECKPOINT_DIR") or base_dir / "checkpoints")
+        job_id = env.get("MLDOCK_JOB_ID") or _new_job_id("local")
+        cluster = _cluster.single_host()
+    else:
+        raise ValueError(f"unknown platform {platform!r}")
+
+    params.update(arg_params)
+    channels.update(_channels_from(reserved, env))
+    if _dir_arg(reserved, "model-dir"):
+        model = _output_location(_dir_arg(reserved, "model-dir"), "model", env, uploads)
+    if _dir_arg(reserved, "output-dir"):
+        output = _output_location(_dir_arg(reserved, "output-dir"), "output", env, uploads)
+    if _dir_arg(reserved, "checkpoint-dir"):
+        checkpoints = _output_location(_dir_arg(reserved, "checkpoint-dir"), "checkpoints", env,
+                                       uploads)
+    metrics = env.get("MLDOCK_METRICS_FILE")
+    return TrainingContext(
+        platform=platform, job_id=job_id, run_id=env.get("MLDOCK_RUN_ID") or job_id,
+        hyperparameters=params, channels=channels, model_dir=Path(model),
+        output_dir=Path(output), checkpoint_dir=Path(checkpoints),
+        hosts=list(cluster.hosts), current_host=cluster.current_host, rank=cluster.rank,
+        world_size=cluster.world_size, local_rank=cluster.local_rank,
+        master_addr=cluster.master_addr, master_port=cluster.master_port,
+        metrics_file=Path(metrics) if metrics else None, uploads=uploads)

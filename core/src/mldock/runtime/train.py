@@ -1,0 +1,137 @@
+"""The training entry point: resolve ``MLDOCK_TRAIN``, build the context, run, write the manifest.
+
+Exit codes: 0 success, 1 the training function (or its module) raised, 2 bad usage or a bad
+``MLDOCK_TRAIN`` reference, 128+signal (143 for SIGTERM) when stopped. On SageMaker a failure is
+also written to ``/opt/ml/output/failure``, whose first 1024 characters become the job's
+FailureReason, so the error line comes first and the traceback after it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mldock.runtime import gcs, refs
+from mldock.runtime.context import TrainingContext, build_context
+from mldock.runtime.logs import log
+from mldock.runtime.manifest import write_manifest
+from mldock.runtime.platform import SAGEMAKER, detect_training_platform, opt_ml
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _failure_file(platform: str, env: Mapping[str, str]) -> Path | None:
+    return opt_ml(env) / "output" / "failure" if platform == SAGEMAKER else None
+
+
+def _write_failure(path: Path | None, text: str) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        log(f"could not write the failure file {path}: {exc}")
+
+
+def _report_exception(exc: BaseException, failure: Path | None) -> None:
+    """Traceback to stderr; on SageMaker, summary line then traceback to the failure file."""
+    text = "".join(traceback.format_exception(exc))
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    summary = traceback.format_exception_only(exc)[-1].strip()
+    _write_failure(failure, f"{summary}\n\n{text}")
+
+
+def _install_stop_handler(ctx: TrainingContext) -> None:
+    """On SIGTERM/SIGINT run the ``on_stop`` callbacks, then exit 128+signum without unwinding.
+
+    ``os._exit`` is deliberate: raising inside user code could be swallowed by a broad ``except``
+    and would print a traceback; metrics are already flushed line by line.
+    """
+    stopping = False
+
+    def handler(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        name = signal.Signals(signum).name
+        callbacks = ctx.stop_callbacks
+        log(f"{name} received: running {len(callbacks)} stop callback(s), then exiting")
+        for callback in callbacks:
+            try:
+                callback()
+            except BaseException as exc:  # noqa: BLE001 - keep running the other callbacks
+                log(f"stop callback {getattr(callback, '__name__', callback)!r} failed: "
+                    f"{type(exc).__name__}: {exc}")
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, RuntimeError):
+                pass
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None) -> int:
+    """Run the user's training function; returns the process exit code."""
+    env = os.environ if env is None else env
+    try:
+        platform = detect_training_platform(env)
+    except ValueError as exc:
+        log(str(exc))
+        return EXIT_USAGE
+    failure = _failure_file(platform, env)
+
+    try:
+        train_fn = refs.resolve(env.get("MLDOCK_TRAIN"), "MLDOCK_TRAIN")
+        if not callable(train_fn):
+            raise refs.BadReference(f"MLDOCK_TRAIN={env.get('MLDOCK_TRAIN')!r} is not callable")
+    except refs.BadReference as exc:
+        log(str(exc))
+        _write_failure(failure, str(exc))
+        return EXIT_USAGE
+    except BaseException as exc:  # noqa: BLE001 - user module failed to import
+        _report_exception(exc, failure)
+        return EXIT_FAILED
+
+    try:
+        ctx = build_context(argv, env, platform)
+    except (ValueError, OSError, KeyError, gcs.GcsUnavailable) as exc:
+        message = f"cannot prepare the training context on {platform}: {exc}"
+        log(message)
+        _write_failure(failure, message)
+        return EXIT_USAGE
+
+    _install_stop_handler(ctx)
+    log(f"training {env.get('MLDOCK_TRAIN')} on {platform} (job {ctx.job_id}, run {ctx.run_id},"
+        f" rank {ctx.rank}/{ctx.world_size})")
+    try:
+        train_fn(ctx)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            _report_exception(exc, failure)
+            return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code ends the job
+        _report_exception(exc, failure)
+        return EXIT_FAILED
+    finally:
+        ctx.close()
+
+    try:
+        write_manifest(ctx.model_dir, predictor=env.get("MLDOCK_PREDICTOR") or None,
+                       run_id=ctx.run_id, extra={"platform": platform, "job_id": ctx.job_id})
+        for local, uri in ctx.uploads:
+            gcs.upload(local, uri)
+    except Exception as exc:  # noqa: BLE001 - the model is unusable without these
+        _report_exception(exc, failure)
+        return EXIT_FAILED
+    log(f"training finished; model in {ctx.model_dir}")
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""Training runs, target-independent: channels, lineage, metrics forwarding and the run itself."""

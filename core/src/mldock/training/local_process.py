@@ -1,0 +1,83 @@
+"""``mldock train --no-container``: the same ``train(ctx)`` in a local process, for fast iteration.
+
+The runtime's own training entry point runs in a child process with the ``MLDOCK_*`` environment
+of the contract's local column, so the context the user's code sees has the same shape as in the
+image. Metrics are tailed from the metrics file exactly as for a container run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from mldock.interfaces import TrainingResult
+from mldock.interfaces.common import ProgressSink
+from mldock.interfaces.deploy import MetricsSink
+from mldock.session import Session
+from mldock.training.metrics_tail import MetricsTail
+
+KILLED_CODES = {143, -signal.SIGTERM, 130, -signal.SIGINT}
+
+
+def train_in_process(session: Session, run_id: str, hyperparameters: Mapping[str, Any],
+                     channels: Mapping[str, Path], *, progress: ProgressSink,
+                     on_metrics: MetricsSink) -> TrainingResult:
+    tree = session.run_dir(run_id) / "local"
+    dirs = {name: tree / name for name in ("model", "output", "checkpoints")}
+    for folder in dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    metrics_file = dirs["output"] / "mldock-metrics.jsonl"
+    project = session.config.model.project
+    source = session.config.resolve_path(project.source)
+    env = {
+        **os.environ,
+        "MLDOCK_PLATFORM": "local",
+        "MLDOCK_TRAIN": project.train,
+        "MLDOCK_PREDICTOR": project.predictor,
+        "MLDOCK_PROJECT": project.name,
+        "MLDOCK_RUN_ID": run_id,
+        "MLDOCK_MODEL_DIR": str(dirs["model"]),
+        "MLDOCK_OUTPUT_DIR": str(dirs["output"]),
+        "MLDOCK_CHECKPOINT_DIR": str(dirs["checkpoints"]),
+        "MLDOCK_METRICS_FILE": str(metrics_file),
+        "MLDOCK_HYPERPARAMETERS": json.dumps(dict(hyperparameters)),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name, folder in channels.items():
+        env[f"MLDOCK_INPUT_{name.upper()}"] = str(folder)
+    child = subprocess.Popen([sys.executable, "-m", "mldock.runtime", "train"],
+                             cwd=session.project_dir, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, bufsize=1)
+    tail: list[str] = []
+    with MetricsTail(metrics_file, on_metrics):
+        try:
+            assert child.stdout is not None
+            for line in child.stdout:
+                line = line.rstrip("\n")
+                progress(line)
+                tail = (tail + [line])[-30:]
+            code = child.wait()
+        except KeyboardInterrupt:
+            progress("stopping training (SIGTERM, checkpoint hook runs)...")
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    if code == 0:
+        status, failure = "finished", None
+    elif code in KILLED_CODES:
+        status, failure = "killed", None
+    else:
+        status = "failed"
+        lines = [x for x in tail if x.strip()]
+        failure = "\n".join(lines[-15:]) or f"training exited with code {code}"
+    return TrainingResult(run_id=run_id, status=status, job_id=f"local-{run_id}",
+                          model_uri=str(dirs["model"]), failure_reason=failure)

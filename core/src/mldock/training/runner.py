@@ -1,0 +1,151 @@
+"""One tracked training run, on any target: the steps ``mldock train`` takes.
+
+1. resolve hyperparameters and input channels (hashed for lineage);
+2. find the image for the current code (container runs) — missing is a clear error;
+3. create the run, log params and lineage, broadcast ``mldock_run_started``;
+4. train on the configured deployer (or in a local process) with metrics forwarded live;
+5. store the trained model directory as an artifact of the run;
+6. finish the run (finished, failed or killed) and broadcast ``mldock_run_finished``.
+Whatever happens in 4–5, the run is finished with a terminal status: nothing is left ``running``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from mldock.errors import MldockError
+from mldock.interfaces import Lineage, Metric, RunStatus, TrainingJob, TrainingResult
+from mldock.interfaces.common import ProgressSink
+from mldock.session import Session
+from mldock.training.channels import resolve_channels
+from mldock.training.lineage import git_state
+from mldock.training.params import merge_overrides
+
+MODEL_KEY = "runs/{run_id}/model"
+LOG_NAME = "train.log"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: RunStatus
+    failure: str | None = None
+    seconds: float = 0.0
+
+
+def _tracker_sink(session: Session, run_id: str):
+    def sink(metrics: Sequence[Metric]) -> None:
+        session.tracker.log_metrics(run_id, metrics)
+        session.tracker.flush()
+
+    return sink
+
+
+def run_training(session: Session, *, overrides: Iterable[str] = (), no_container: bool = False,
+                 progress: ProgressSink) -> RunOutcome:
+    """Train once and track it; returns the run id and how it ended."""
+    config = session.config
+    hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
+    channels = resolve_channels(session)
+    image = image_id = None
+    if not no_container:
+        from mldock.imaging.request import image_for
+
+        image = image_for(config)
+        if not session.builder.exists(image):
+            raise MldockError(f"image {image} is not built for the current code",
+                              hint="run 'mldock build'", exit_code=4)
+        image_id = _image_id(image)
+    platform = "local" if no_container or session.deployer_name == "local" else session.deployer_name
+    commit, dirty = git_state(session.project_dir)
+    tracker = session.tracker
+    run_id = tracker.create_run(session.project, tags={"mldock.platform": platform})
+    started = time.monotonic()
+    log_path = session.run_dir(run_id) / LOG_NAME
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("a", encoding="utf-8", buffering=1)
+    show = progress
+
+    def progress(line: str) -> None:  # noqa: F811 - every line also goes to the run's log file
+        log.write(line + "\n")
+        show(line)
+
+    progress(f"run {run_id} started ({'local process' if no_container else image})")
+    tracker.log_params(run_id, hyperparameters)
+    lineage = Lineage(git_commit=commit, git_dirty=dirty, image=image, image_id=image_id,
+                      config=dict(config.data), platform=platform,
+                      inputs={name: ch.lineage() for name, ch in channels.items()})
+    tracker.set_lineage(run_id, lineage)
+    tracker.flush()
+    session.notify("mldock_run_started", run_id=run_id, project=session.project, platform=platform)
+
+    result: TrainingResult | None = None
+    status, failure = RunStatus.FAILED, None
+    try:
+        sink = _tracker_sink(session, run_id)
+        folders = {name: ch.folder for name, ch in channels.items()}
+        if no_container:
+            from mldock.training.local_process import train_in_process
+
+            result = train_in_process(session, run_id, hyperparameters, folders,
+                                      progress=progress, on_metrics=sink)
+        else:
+            job = TrainingJob(run_id=run_id, image=image, hyperparameters=hyperparameters,
+                              inputs={n: str(f) for n, f in folders.items()},
+                              output_uri=session.storage.uri_for(MODEL_KEY.format(run_id=run_id)),
+                              options={"work_dir": str(session.run_dir(run_id) / "opt_ml")})
+            result = session.deployer.train(job, progress=progress, on_metrics=sink)
+        lineage.job_id = result.job_id
+        tracker.set_lineage(run_id, lineage)
+        status = RunStatus(result.status)
+        failure = result.failure_reason
+        if status is RunStatus.FINISHED and result.model_uri:
+            _store_model(session, run_id, result.model_uri, progress)
+    except KeyboardInterrupt:
+        status, failure = RunStatus.KILLED, "interrupted"
+        raise
+    except BaseException as exc:
+        status = RunStatus.FAILED
+        failure = str(exc) or type(exc).__name__
+        raise
+    finally:
+        tracker.flush()
+        tracker.finish_run(run_id, status, error=failure)
+        tracker.flush()
+        session.notify("mldock_run_finished", run=tracker.get_run(run_id))
+        log.close()
+    return RunOutcome(run_id, status, failure, time.monotonic() - started)
+
+
+def _store_model(session: Session, run_id: str, model_uri: str, progress: ProgressSink) -> None:
+    """Put the model folder into the project's store and attach it to the run."""
+    folder = Path(model_uri)
+    if not folder.is_dir():
+        return  # a remote target stored it already; its deployer registered the artifact
+    if not (folder / "mldock-model.json").is_file():
+        raise MldockError(f"training finished but {folder} holds no mldock-model.json",
+                          hint="the image's runtime writes it; rebuild with 'mldock build'")
+    ref = session.storage.put_tree(folder, MODEL_KEY.format(run_id=run_id), progress=progress)
+    session.tracker.log_artifact(run_id, ref)
+    progress(f"model stored at {ref.uri}")
+
+
+def _image_id(image: str) -> str | None:
+    try:
+        from mldock.local.engine import docker_client
+
+        return docker_client().images.get(image).id
+    except Exception:  # noqa: BLE001 - lineage is best effort for non-docker builders
+        return None
+
+
+def model_artifact(run: Any):
+    """The model artifact of a run, or ``None``."""
+    key = MODEL_KEY.format(run_id=run.id)
+    for artifact in run.artifacts:
+        if artifact.key == key:
+            return artifact
+    return None
