@@ -176,7 +176,7 @@ class App:
         """Vertex AI: ``{"instances": [...], "parameters": {...}}`` -> ``{"predictions": [...]}``."""
         self._require_ready()
         kind = pl.media_type(request.headers.get("content-type"))
-        if kind and kind != pl.JSON and not kind.endswith("+json"):
+        if not pl.is_json_type(kind):
             raise HttpError(415, f"unsupported Content-Type {kind!r}: Vertex AI predict takes"
                                  " application/json")
         body = pl.decode_json(request.body)
@@ -220,7 +220,7 @@ class App:
     def v2_infer(self, request: Request, name: str) -> Response:
         self._require_ready()
         kind = pl.media_type(request.headers.get("content-type"))
-        if kind and kind != pl.JSON and not kind.endswith("+json"):
+        if not pl.is_json_type(kind):
             raise HttpError(415, f"unsupported Content-Type {kind!r}: v2 infer takes"
                                  " application/json")
         body = pl.decode_json(request.body)

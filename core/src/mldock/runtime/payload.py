@@ -47,6 +47,12 @@ def media_type(header: str | None) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
+def is_json_type(kind: str) -> bool:
+    """JSON, or no Content-Type, or curl's default form type (``curl -d '{...}'``)."""
+    return (not kind or kind in _JSON_ALIASES or kind.endswith("+json")
+            or kind == "application/x-www-form-urlencoded")
+
+
 def supported_types() -> tuple[str, ...]:
     return (JSON, CSV, NPY) if numpy_available() else (JSON, CSV)
 
@@ -102,7 +108,7 @@ def decode(body: bytes, content_type: str | None) -> tuple[Any, str | None, dict
     ``X``; any other JSON is the payload as is. A missing Content-Type is read as JSON.
     """
     kind = media_type(content_type)
-    if not kind or kind in _JSON_ALIASES or kind.endswith("+json"):
+    if is_json_type(kind):
         data = decode_json(body)
         if isinstance(data, dict) and len(data) <= 2:
             for envelope in ("instances", "inputs"):

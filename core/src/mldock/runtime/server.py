@@ -1,0 +1,222 @@
+"""``mldock-runtime serve``: bind at once, load the model in the background, answer every route.
+
+Environment read (first match wins where several are listed):
+
+- port: ``SAGEMAKER_BIND_TO_PORT``, ``AIP_HTTP_PORT``, ``MLDOCK_PORT``, else 8080;
+  host: ``MLDOCK_HOST`` (default ``0.0.0.0``)
+- payload limit in MB: ``SAGEMAKER_MAX_PAYLOAD_IN_MB``, ``MLDOCK_MAX_PAYLOAD_MB``, else 6
+- ``MLDOCK_WORKERS`` (default 1): pre-forked processes sharing the listening socket, each loading
+  the model; ``auto`` means one per CPU
+- ``MLDOCK_PREDICTOR`` (else the manifest's ``predictor``), the model directory (see
+  :mod:`mldock.runtime.modeldir`), ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``,
+  ``MLDOCK_MODEL_NAME`` (v2 metadata, default ``model``)
+- ``MLDOCK_ACCESS_LOG=1`` (one stderr line per request), ``MLDOCK_GRACEFUL_TIMEOUT`` (seconds to
+  finish in-flight requests after SIGTERM, default 10), ``MLDOCK_KEEPALIVE_TIMEOUT`` (idle
+  connections closed after, default 75)
+
+SIGTERM/SIGINT: stop accepting, finish in-flight requests, close idle connections, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from mldock.runtime.app import App, AppConfig
+from mldock.runtime.httpproto import HttpProtocol, ServerState
+from mldock.runtime.logs import log
+from mldock.runtime.metrics import Metrics
+from mldock.runtime.modeldir import model_source, startup_problem
+from mldock.runtime.platform import detect_serving_platform
+from mldock.runtime.predictor import ModelState, start_loading
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    workers: int
+    max_payload_mb: float
+    platform: str
+    model_source: str
+    predictor: str | None
+    access_log: bool
+    graceful_timeout: float
+    keepalive_timeout: float
+    app: AppConfig
+
+    @property
+    def max_body(self) -> int:
+        return int(self.max_payload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 serve_argument: bool = False) -> ServerConfig:
+        """Read the configuration; raises ValueError with a readable message on bad values."""
+        env = os.environ if env is None else env
+
+        def first(*names: str) -> tuple[str, str] | None:
+            for name in names:
+                if env.get(name, "").strip():
+                    return name, env[name].strip()
+            return None
+
+        def number(names: tuple[str, ...], default: float, kind: type = float) -> float:
+            found = first(*names)
+            if found is None:
+                return default
+            try:
+                value = kind(found[1])
+            except ValueError:
+                raise ValueError(f"{found[0]}={found[1]!r} is not a number") from None
+            if value <= 0:
+                raise ValueError(f"{found[0]}={found[1]!r} must be positive")
+            return value
+
+        port = int(number(("SAGEMAKER_BIND_TO_PORT", "AIP_HTTP_PORT", "MLDOCK_PORT"), 8080, int))
+        raw_workers = env.get("MLDOCK_WORKERS", "").strip().lower()
+        workers = (os.cpu_count() or 1) if raw_workers == "auto" \
+            else int(number(("MLDOCK_WORKERS",), 1, int))
+        max_mb = number(("SAGEMAKER_MAX_PAYLOAD_IN_MB", "MLDOCK_MAX_PAYLOAD_MB"), 6.0)
+        platform = detect_serving_platform(env, serve_argument=serve_argument)
+        return cls(
+            host=env.get("MLDOCK_HOST", "").strip() or "0.0.0.0", port=port, workers=workers,
+            max_payload_mb=max_mb, platform=platform,
+            model_source=model_source(platform, env),
+            predictor=env.get("MLDOCK_PREDICTOR", "").strip() or None,
+            access_log=env.get("MLDOCK_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes"),
+            graceful_timeout=number(("MLDOCK_GRACEFUL_TIMEOUT",), 10.0),
+            keepalive_timeout=number(("MLDOCK_KEEPALIVE_TIMEOUT",), 75.0),
+            app=AppConfig(workers=workers, max_payload_mb=max_mb,
+                          health_route=env.get("AIP_HEALTH_ROUTE") or None,
+                          predict_route=env.get("AIP_PREDICT_ROUTE") or None,
+                          model_name=env.get("MLDOCK_MODEL_NAME") or "model"))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything slow happens."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve_async(sock: socket.socket, config: ServerConfig, worker: int | None,
+                       env: Mapping[str, str]) -> None:
+    loop = asyncio.get_running_loop()
+    model = ModelState()
+    metrics = Metrics(worker)
+    state = ServerState(App(config.app, model, metrics), max_body=config.max_body,
+                        access_log=config.access_log)
+    server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=1024)
+    start_loading(model, config.model_source, config.predictor, env)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(min(5.0, config.keepalive_timeout))
+            state.close_stale(config.keepalive_timeout)
+
+    sweeper = loop.create_task(sweep())
+    await stop.wait()
+    server.close()  # stop accepting
+    state.close_idle()
+    deadline = time.monotonic() + config.graceful_timeout
+    while state.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    for conn in list(state.connections):
+        conn.close()
+    sweeper.cancel()
+    await asyncio.sleep(0)  # let the transports finish closing
+
+
+def run_worker(sock: socket.socket, config: ServerConfig, worker: int | None,
+               env: Mapping[str, str]) -> int:
+    asyncio.run(_serve_async(sock, config, worker, env))
+    return EXIT_OK
+
+
+def _supervise(sock: socket.socket, config: ServerConfig, env: Mapping[str, str]) -> int:
+    """Fork ``workers`` processes on the shared socket; restart any that dies; forward SIGTERM."""
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 1
+            try:
+                code = run_worker(sock, config, index, env)
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for index in range(config.workers):
+        spawn(index)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        log(f"worker {index} (pid {pid}) exited with status {os.waitstatus_to_exitcode(status)};"
+            " restarting it")
+        time.sleep(1.0)
+        spawn(index)
+    return EXIT_OK
+
+
+def serve(argv: Sequence[str] = (), env: Mapping[str, str] | None = None, *,
+          serve_argument: bool = False) -> int:
+    """Run the server until SIGTERM; returns the process exit code."""
+    env = os.environ if env is None else env
+    try:
+        config = ServerConfig.from_env(env, serve_argument=serve_argument)
+    except ValueError as exc:
+        log(f"cannot start the server: {exc}")
+        return EXIT_USAGE
+    problem = startup_problem(config.model_source)
+    if problem:
+        log(f"cannot start the server: {problem}")
+        return EXIT_USAGE
+    try:
+        sock = bind(config.host, config.port)
+    except OSError as exc:
+        log(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+            " (is another server using the port? set MLDOCK_PORT)")
+        return EXIT_USAGE
+    shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+    log(f"serving on http://{shown}:{config.port} (platform {config.platform}, model"
+        f" {config.model_source}, {config.workers} worker(s), pid {os.getpid()})")
+    sys.stderr.flush()
+    if config.workers == 1:
+        return run_worker(sock, config, None, env)
+    return _supervise(sock, config, env)
