@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from mldock import ArtifactStore
 from mldock.errors import MldockError, NotFoundError, UsageError
-from mldock.interfaces import ArtifactRef, ProgressSink, null_progress
+from mldock.interfaces import ArtifactRef, HealthCheck, ProgressSink, null_progress
 from mldock.local.hashing import CHUNK_SIZE, copy_hashing, hash_tree, manifest_bytes, sha256_and_size
 
 SCHEME = "{{ cookiecutter.uri_scheme }}"
@@ -157,6 +157,18 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
 
     def delete(self, key: str) -> None:
         self._remote_delete_ref(validate_key(key))
+
+    def check(self) -> list[HealthCheck]:
+        """For ``mldock doctor``: can this store write where it points?"""
+        name = f"storage {SCHEME}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".check."):
+                pass
+        except OSError as exc:
+            return [HealthCheck(name, False, f"{self.root}: {exc.strerror or exc}",
+                                "make sure the folder exists and is writable")]
+        return [HealthCheck(name, True, str(self.root))]
 
     # --- shared logic -------------------------------------------------------------------------
     def _ref(self, key: str) -> dict[str, Any]:

@@ -172,8 +172,9 @@ def render(template: Template, name: str, output_dir: Path, *, no_input: bool, f
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of cookiecutter's message, without its own "Error:" prefix."""
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return re.sub(r"^error:\s*", "", text.splitlines()[0], flags=re.IGNORECASE)
 
 
 def _shown(path: Path) -> str:
