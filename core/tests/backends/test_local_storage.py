@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mldock.errors import MldockError, UsageError
 from mldock.local.hashing import hash_tree, iter_tree_files, sha256_file
 from mldock.local.storage import REF_NAME, LocalArtifactStore

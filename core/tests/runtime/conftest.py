@@ -142,13 +142,14 @@ class Server:
     """A runtime server subprocess on 127.0.0.1 and a tiny HTTP client for it."""
 
     def __init__(self, env: dict[str, str], args: tuple[str, ...] = ("serve",),
-                 isolated: bool = True):
+                 isolated: bool = True, port_var: str = "MLDOCK_PORT", wait: bool = True):
         self.port = free_port()
-        env = {**env, "MLDOCK_HOST": "127.0.0.1", "MLDOCK_PORT": str(self.port)}
+        env = {**env, "MLDOCK_HOST": "127.0.0.1", port_var: str(self.port)}
         env.setdefault("MLDOCK_GRACEFUL_TIMEOUT", "5")
         self.proc = subprocess.Popen(runtime_cmd(*args, isolated=isolated), env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.wait_for("/v2/health/live", 200, timeout=15)
+        if wait:
+            self.wait_for("/v2/health/live", 200, timeout=15)
 
     def request(self, method: str, path: str, body: bytes | str | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -199,10 +200,14 @@ def start_server(image_root, toy_src, model_dir):
     """Factory: start a toy-predictor server with extra env; every server is stopped after."""
     servers: list[Server] = []
 
-    def start(isolated: bool = True, args: tuple[str, ...] = ("serve",), **extra: str) -> Server:
+    def start(isolated: bool = True, args: tuple[str, ...] = ("serve",),
+              port_var: str = "MLDOCK_PORT", wait: bool = True, **extra: str) -> Server:
+        """Extra env values of None remove the default (e.g. ``MLDOCK_MODEL_DIR=None``)."""
         env = runtime_env(image_root, toy_src, MLDOCK_PREDICTOR="toy.predict:Predictor",
-                          MLDOCK_MODEL_DIR=str(model_dir), **extra)
-        server = Server(env, args, isolated)
+                          MLDOCK_MODEL_DIR=str(model_dir))
+        env.update(extra)
+        env = {k: v for k, v in env.items() if v is not None}
+        server = Server(env, args, isolated, port_var, wait)
         servers.append(server)
         return server
 
@@ -220,3 +225,23 @@ def server(image_root, toy_src, model_dir):
     srv.wait_for("/ping", 200)
     yield srv
     srv.stop()
+
+
+class Runtime:
+    """Helpers handed to tests as the ``rt`` fixture (tests do not import conftest)."""
+
+    def __init__(self, image_root: Path, toy_src: Path):
+        self.image_root = image_root
+        self.toy_src = toy_src
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return runtime_env(self.image_root, self.toy_src, **extra)
+
+    @staticmethod
+    def cmd(*args: str, isolated: bool = True) -> list[str]:
+        return runtime_cmd(*args, isolated=isolated)
+
+
+@pytest.fixture
+def rt(image_root, toy_src) -> Runtime:
+    return Runtime(image_root, toy_src)

@@ -1,4 +1,4 @@
-"""Train on the shipped data, then serve the saved model: the path `mldock train` / `deploy` take."""
+"""Train on the shipped data, then serve the saved model: what `mldock train` / `deploy` do."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """mldock's conformance kit, run on this plugin: the tests mldock runs on its own built-ins.
 
 Run ``pip install -e .`` first: the registration tests look for the installed entry point, as
-mldock does. A failing test's docstring says what usually causes it. Capability flags (``supports_*``) turn off
-tests for features the backend does not have; every such test then skips with the reason.
+mldock does. A failing test's docstring says what usually causes it. Capability flags
+(``supports_*``) turn off tests for features the backend does not have; every such test then
+skips with the reason.
 """
 
 from __future__ import annotations

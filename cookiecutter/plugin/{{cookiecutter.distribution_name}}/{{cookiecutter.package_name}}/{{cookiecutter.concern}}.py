@@ -25,15 +25,22 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from mldock import ArtifactStore
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactRef, HealthCheck, ProgressSink, null_progress
-from mldock.local.hashing import CHUNK_SIZE, copy_hashing, hash_tree, manifest_bytes, sha256_and_size
+from mldock.local.hashing import (
+    CHUNK_SIZE,
+    copy_hashing,
+    hash_tree,
+    manifest_bytes,
+    sha256_and_size,
+)
 
 SCHEME = "{{ cookiecutter.uri_scheme }}"
 REF = ".ref"
@@ -77,7 +84,7 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
 
     @classmethod
     def from_uri(cls, uri: str, *, base_dir: str | os.PathLike[str] | None = None,
-                 options: Any = None) -> "{{ cookiecutter.__class_name }}":
+                 options: Any = None) -> {{ cookiecutter.__class_name }}:
         """``{{ cookiecutter.uri_scheme }}:///abs/path`` or ``{{ cookiecutter.uri_scheme }}://rel/path`` (relative to ``base_dir``)."""
         parts = urlsplit(uri)
         if parts.scheme != SCHEME:
@@ -194,7 +201,7 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
         return stored
 
     def _fetch_to(self, digest: str, dest: Path, what: str) -> None:
-        """Download blob ``digest`` to ``dest`` through a temp file; replace ``dest`` only if intact."""
+        """Download blob ``digest`` to ``dest`` via a temp file; replace ``dest`` only if intact."""
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -251,12 +258,11 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
         return digest, size
 
     def _remote_read_blob(self, digest: str, what: str) -> Iterator[bytes]:
-        try:
-            handle = open(self._blob_path(digest), "rb")
-        except FileNotFoundError:
+        path = self._blob_path(digest)
+        if not path.is_file():
             raise MldockError(f"artifact {what!r} is damaged: its content {digest} is missing",
-                              hint="store it again") from None
-        with handle:
+                              hint="store it again")
+        with open(path, "rb") as handle:
             yield from iter(lambda: handle.read(CHUNK_SIZE), b"")
 
     def _remote_write_ref(self, key: str, ref: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Train on the shipped data, then serve the saved model: the path `mldock train` / `deploy` take."""
+"""Train on the shipped data, then serve the saved model: what `mldock train` / `deploy` do."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_train_logs_metrics_and_saves_the_model(trained):
 
 def test_predictions_match_the_known_labels(trained):
     _, predictor = trained
-    features, rows, labels = _dataset()
+    _, rows, labels = _dataset()
     predicted = predictor.predict(rows)
     assert len(predicted) == len(rows)
     agreement = sum(p == t for p, t in zip(predicted, labels)) / len(labels)

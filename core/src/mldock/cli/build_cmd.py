@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,8 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mldock.config import ResolvedConfig
     from mldock.interfaces import Builder, BuildResult, ProgressSink
 
-app = typer.Typer(help="Build the project's image (skipped when unchanged).")
-push_app = typer.Typer(help="Push the project's image to a registry.")
+app = typer.Typer(help="Build the project's image (skipped when unchanged).", add_completion=False)
+push_app = typer.Typer(help="Push the project's image to a registry.", add_completion=False)
 
 _REPOSITORY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
@@ -50,8 +51,8 @@ def push_command(
     repository: str = typer.Option(..., "--repository", "-r", metavar="HOST/REPO",
                                    help="Registry repository, e.g. 123.dkr.ecr…/iris or"
                                         " localhost:5000/iris (the tag is the image's own)."),
-    username: Optional[str] = typer.Option(None, "--username", "-u", help="Registry user name."),
-    password_env: Optional[str] = typer.Option(
+    username: str | None = typer.Option(None, "--username", "-u", help="Registry user name."),
+    password_env: str | None = typer.Option(
         None, "--password-env", metavar="VAR",
         help="Name of the environment variable holding the registry password or token."),
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -73,7 +74,7 @@ def push_command(
     print(pushed.digest)
 
 
-def run_build(config: "ResolvedConfig", builder: "Builder", progress: "ProgressSink") -> "BuildResult":
+def run_build(config: ResolvedConfig, builder: Builder, progress: ProgressSink) -> BuildResult:
     """Make the request, call the build lifecycle hooks around the build, return the result."""
     from mldock.host import get_host
     from mldock.imaging.request import build_request
@@ -86,7 +87,7 @@ def run_build(config: "ResolvedConfig", builder: "Builder", progress: "ProgressS
     return result
 
 
-def registry_auth(config: "ResolvedConfig") -> dict[str, str] | None:
+def registry_auth(config: ResolvedConfig) -> dict[str, str] | None:
     """Registry credentials for the active environment, fetched just before a push, or ``None``.
 
     The seam for cloud registries: ECR, ACR and Artifact Registry tokens expire (12 h for ECR), so
@@ -114,13 +115,13 @@ def check_repository(repository: str) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _config() -> "ResolvedConfig":
+def _config() -> ResolvedConfig:
     from mldock.cli.state import load_project_config
 
     return load_project_config()
 
 
-def _builder(config: "ResolvedConfig", *, need_push: bool = False) -> "Builder":
+def _builder(config: ResolvedConfig, *, need_push: bool = False) -> Builder:
     from mldock.host import get_host
     from mldock.records import FactoryContext
 
@@ -134,7 +135,7 @@ def _builder(config: "ResolvedConfig", *, need_push: bool = False) -> "Builder":
                                        config=config))
 
 
-def _auth(config: "ResolvedConfig", username: str | None,
+def _auth(config: ResolvedConfig, username: str | None,
           password_env: str | None) -> dict[str, str] | None:
     if username is None and password_env is None:
         return registry_auth(config)
@@ -149,7 +150,7 @@ def _auth(config: "ResolvedConfig", username: str | None,
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator["ProgressSink"]:
+def _progress(quiet: bool) -> Iterator[ProgressSink]:
     """A progress sink for the build: rich status, plain stderr lines, or silence.
 
     A failed build re-raises after showing the failing step's last lines if they were not printed.
@@ -174,7 +175,8 @@ def _progress(quiet: bool) -> Iterator["ProgressSink"]:
         def sink(line: str) -> None:
             text = line.strip()
             if text.startswith("Step "):
-                console.print(f"[dim]{escape(text)}[/dim]")
+                console.print(f"[dim]{escape(text)}[/dim]", highlight=False, no_wrap=True,
+                              overflow="ellipsis")
                 status.update(escape(text))
             elif text:
                 status.update(escape(text[:120]))

@@ -8,8 +8,8 @@ Built-in templates ship inside the package, so ``mldock init`` works offline.
 
 The convention between this command and a template: ``NAME`` is given to the template as
 ``project_name``; the template derives ``project_slug`` (the folder, lowercase with ``-``) and
-``package_name`` (the Python package, ``-`` becoming ``_``) from it. ``NAME`` is checked here against
-the same rules mldock.toml applies, so a created project always validates.
+``package_name`` (the Python package, ``-`` becoming ``_``) from it. ``NAME`` is checked here
+against the rules mldock.toml applies, so a created project always validates.
 
 cookiecutter is imported only when a project is created: listing templates and ``--help`` stay fast.
 """
@@ -41,7 +41,8 @@ SHADOWED = frozenset({
 })
 """Package names that would shadow a module the image or the tests import (stdlib names too)."""
 
-NAME_HINT = "use lowercase letters, digits, '-' and '_', starting with a letter, e.g. 'iris-classifier'"
+NAME_HINT = ("use lowercase letters, digits, '-' and '_', starting with a letter,"
+             " e.g. 'iris-classifier'")
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class Template:
 def project_names(name: str) -> tuple[str, str]:
     """``(project slug, package name)`` for ``name``, or a UsageError saying what to change.
 
-    The slug is ``name`` lower-cased with spaces as ``-``; it must be a valid ``[project] name``. The
-    package is the slug with ``-`` as ``_``; it must be a Python identifier that shadows nothing.
+    The slug is ``name`` lower-cased with spaces as ``-``; it must be a valid ``[project] name``.
+    The package is the slug with ``-`` as ``_``: a Python identifier that shadows nothing.
     """
     from mldock.config.model import PROJECT_NAME
 
@@ -85,13 +86,15 @@ def project_names(name: str) -> tuple[str, str]:
 
 
 def looks_like_location(value: str) -> bool:
-    """Whether ``--template`` names a folder, archive or repository rather than a registered name."""
+    """Whether ``--template`` names a folder, archive or repository, not a registered name."""
     return ("/" in value or "\\" in value or value.endswith((".git", ".zip"))
             or Path(value).expanduser().exists())
 
 
 def _is_remote(location: str) -> bool:
-    return "://" in location or location.startswith("git@") or re.match(r"^[a-z]{2}:", location) is not None
+    """A URL, an ssh git address, or a cookiecutter abbreviation such as ``gh:owner/repo``."""
+    return ("://" in location or location.startswith("git@")
+            or re.match(r"^[a-z]{2}:", location) is not None)
 
 
 def resolve_template(value: str) -> Template:
@@ -138,8 +141,9 @@ def _template_rows() -> list[dict[str, Any]]:
 def render(template: Template, name: str, output_dir: Path, *, no_input: bool, force: bool,
            checkout: str | None = None) -> Path:
     """Run cookiecutter; every failure becomes one :class:`MldockError` line."""
-    from cookiecutter import exceptions as cc
     from cookiecutter.main import cookiecutter
+
+    from cookiecutter import exceptions as cc
 
     context = {**template.defaults, "project_name": name}
     try:

@@ -22,9 +22,10 @@ import io
 import os
 import stat
 import tarfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Mapping
+from typing import IO, TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mldock.errors import MldockError
@@ -101,7 +102,7 @@ def read_dockerignore(context_dir: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def data_excludes(config: "ResolvedConfig") -> list[str]:
+def data_excludes(config: ResolvedConfig) -> list[str]:
     """Patterns for the project's local ``[data]`` paths and its local storage/tracking folders."""
     root = config.project_dir.resolve()
     locations = list(config.model.data.values())
@@ -129,7 +130,7 @@ def data_excludes(config: "ResolvedConfig") -> list[str]:
     return sorted(set(patterns))
 
 
-def ignore_patterns(config: "ResolvedConfig") -> list[str]:
+def ignore_patterns(config: ResolvedConfig) -> list[str]:
     """The effective ``.dockerignore``: user patterns, then mandatory excludes, then data paths,
     then re-includes of mldock's own folders (which the builder must always receive)."""
     return [*read_dockerignore(config.project_dir), *MANDATORY_EXCLUDES, *data_excludes(config),
@@ -141,7 +142,7 @@ def dockerignore_text(patterns: Iterable[str]) -> str:
         + "\n".join(patterns) + "\n"
 
 
-def request_patterns(request: "BuildRequest") -> list[str]:
+def request_patterns(request: BuildRequest) -> list[str]:
     """The ignore patterns a request carries (its extra ``.dockerignore``, else the folder's)."""
     extra = request.extra_files.get(DOCKERIGNORE)
     if extra is None:
@@ -218,7 +219,7 @@ def runtime_files() -> dict[str, bytes]:
 # --- the tar a builder sends --------------------------------------------------------------------
 
 
-def write_context_tar(request: "BuildRequest", fileobj: IO[bytes] | None = None) -> IO[bytes]:
+def write_context_tar(request: BuildRequest, fileobj: IO[bytes] | None = None) -> IO[bytes]:
     """Write the request's context as an uncompressed tar (Dockerfile at ``DOCKERFILE_PATH``).
 
     Returns the file object rewound to the start. Owner is root and modification times are fixed
@@ -229,7 +230,8 @@ def write_context_tar(request: "BuildRequest", fileobj: IO[bytes] | None = None)
     extra = dict(request.extra_files)
     extra[DOCKERFILE_PATH] = request.dockerfile.encode("utf-8")
     entries = context_entries(request.context_dir, request_patterns(request), extra)
-    out = fileobj if fileobj is not None else tempfile.TemporaryFile()
+    # the caller owns the returned file and closes it (builders use it as a context manager)
+    out = fileobj if fileobj is not None else tempfile.TemporaryFile()  # noqa: SIM115
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
             info = _tar_info(entry)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -93,9 +93,9 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
             "",
             "# Extra CA bundle (TLS-intercepting proxy): trusted by pip, requests and OpenSSL.",
             f"COPY {CA_BUNDLE_PATH} {extra}",
-            f"RUN if [ -f {SYSTEM_CA_BUNDLE} ]; then"
-            f" {{ cat {SYSTEM_CA_BUNDLE}; echo; cat {extra}; }} > {bundle};"
-            f" else cp {extra} {bundle}; fi",
+            (f"RUN if [ -f {SYSTEM_CA_BUNDLE} ]; then"
+             f" {{ cat {SYSTEM_CA_BUNDLE}; echo; cat {extra}; }} > {bundle};"
+             f" else cp {extra} {bundle}; fi"),
             f"ENV PIP_CERT={bundle} \\",
             f"    REQUESTS_CA_BUNDLE={bundle} \\",
             f"    SSL_CERT_FILE={bundle}",
@@ -142,7 +142,7 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def spec_from_config(config: "ResolvedConfig") -> DockerfileSpec:
+def spec_from_config(config: ResolvedConfig) -> DockerfileSpec:
     """Validate the ``[project]`` and ``[build]`` values the Dockerfile uses."""
     project = config.model.project
     build = config.model.build
@@ -170,7 +170,7 @@ def spec_from_config(config: "ResolvedConfig") -> DockerfileSpec:
         extra_ca_bundle=bool(build.extra_ca_bundle), pip_index_url=bool(build.pip_index_url))
 
 
-def dockerfile_for(config: "ResolvedConfig") -> str:
+def dockerfile_for(config: ResolvedConfig) -> str:
     """The Dockerfile to build: the user's (``[build] dockerfile``) or the rendered one."""
     custom = config.model.build.dockerfile
     if custom:
@@ -199,7 +199,7 @@ def check_index_url(file: str, url: str) -> None:
                           " history)", hint="give the index URL without 'user:password@'")
 
 
-def _relative(config: "ResolvedConfig", value: str, key: str, *, want_dir: bool) -> str:
+def _relative(config: ResolvedConfig, value: str, key: str, *, want_dir: bool) -> str:
     """``value`` as a POSIX path relative to the project folder, which must exist inside it."""
     root = config.project_dir.resolve()
     path = config.resolve_path(value).resolve()
@@ -220,8 +220,3 @@ def _relative(config: "ResolvedConfig", value: str, key: str, *, want_dir: bool)
 
 def _docker_path(relative: str) -> str:
     return "." if relative in ("", ".") else relative
-
-
-def source_root(config: "ResolvedConfig") -> Path:
-    """The project's source folder on the host."""
-    return config.resolve_path(config.model.project.source)

@@ -10,8 +10,8 @@ or data never causes a rebuild. Equal hash ⇒ equal tag ⇒ the build is skippe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from mldock.imaging.context import context_entries
 

@@ -7,7 +7,8 @@ code would produce, so they never run a stale image.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mldock import __version__
 from mldock.errors import ConfigError, NotFoundError
@@ -33,12 +34,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from mldock.interfaces import BuildRequest
 
 
-def image_repository(config: "ResolvedConfig") -> str:
+def image_repository(config: ResolvedConfig) -> str:
     """``[build] image``, or the project name."""
     return config.model.build.image or config.model.project.name
 
 
-def build_request(config: "ResolvedConfig") -> "BuildRequest":
+def build_request(config: ResolvedConfig) -> BuildRequest:
     """Everything a builder needs, with the tag derived from the hash of all build inputs."""
     from mldock.interfaces import BuildRequest
 
@@ -68,7 +69,7 @@ def build_request(config: "ResolvedConfig") -> "BuildRequest":
                         build_args=build_args, platform=build.platform, extra_files=extra_files)
 
 
-def image_for(config: "ResolvedConfig") -> str:
+def image_for(config: ResolvedConfig) -> str:
     """The tag the current code and config would build (``iris:1a2b3c4d5e6f``); builds nothing."""
     return build_request(config).tag
 
@@ -78,7 +79,7 @@ def missing_image_error(tag: str) -> NotFoundError:
     return NotFoundError(f"image {tag} is not built for the current code; run 'mldock build'")
 
 
-def require_image(config: "ResolvedConfig", exists: Callable[[str], bool]) -> str:
+def require_image(config: ResolvedConfig, exists: Callable[[str], bool]) -> str:
     """The current image tag, or :func:`missing_image_error` when ``exists(tag)`` is false.
 
     ``exists`` is usually the selected builder's :meth:`~mldock.interfaces.Builder.exists`.
@@ -89,7 +90,7 @@ def require_image(config: "ResolvedConfig", exists: Callable[[str], bool]) -> st
     return tag
 
 
-def _read_ca_bundle(config: "ResolvedConfig", value: str) -> bytes:
+def _read_ca_bundle(config: ResolvedConfig, value: str) -> bytes:
     path = config.resolve_path(value)
     try:
         data = path.read_bytes()

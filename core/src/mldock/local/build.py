@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from mldock.errors import MldockError
 from mldock.imaging import BuildFailedError

@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 CHUNK_SIZE = 1 << 20
 """Bytes read at a time when hashing or copying (1 MiB)."""

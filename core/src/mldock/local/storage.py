@@ -7,22 +7,17 @@ Layout under the root folder::
     tmp/                    staging for blobs being written (same file system as blobs/)
     lock                    shared by readers and writers, exclusive for gc()
 
-Why this shape:
-
-* **Never copied twice.** A file is hashed first; when a blob of that hash exists, only the small
-  reference is written. Blobs are real copies (no hard links), so a user editing a source file later
-  can never change what was stored.
-* **Atomic.** Every file is written to a temporary name in the same file system, fsynced, then
-  renamed over its final name with :func:`os.replace`: a reader sees the old or the new file, never
-  half of one. A blob is named by the hash of the bytes actually copied, so it is right even if the
-  source changes mid-copy. A tree's manifest (path -> sha256, size, mode) is stored as a blob after
-  all its files, and the reference to it is written last: an interrupted ``put_tree`` leaves only
-  unreferenced blobs (removed by :meth:`LocalArtifactStore.gc`), never a visible partial tree.
-* **Concurrent writers.** Two processes writing one key each rename a complete reference into place:
-  the last complete write wins. A key's reference lives in a folder named by the key (not in a file
-  named by it) so that ``a`` and ``a/b`` can both be keys.
-* **Verified reads.** Downloads hash what they copy and raise :class:`~mldock.errors.MldockError`
-  naming the key on any mismatch; the destination is left untouched.
+* **Never copied twice.** A file is hashed first; if its blob exists only the reference is written.
+  Blobs are real copies (no hard links): editing a source file later cannot change what was stored.
+* **Atomic.** Every file is written to a temp name on the same file system, fsynced, then renamed
+  into place with :func:`os.replace`. A blob is named by the hash of the bytes actually copied, so it
+  is right even if the source changes mid-copy. A tree's manifest (path -> sha256, size, mode) is a
+  blob stored after all its files, and the reference to it is written last: an interrupted
+  ``put_tree`` leaves only unreferenced blobs (see :meth:`LocalArtifactStore.gc`), never a partial
+  tree. Two processes writing one key: the last complete write wins.
+* **Nested keys.** A reference lives in a folder named by its key, so ``a`` and ``a/b`` coexist.
+* **Verified reads.** Fetches hash what they copy and raise :class:`~mldock.errors.MldockError`
+  naming the key on a mismatch, before anything is renamed into the destination.
 """
 
 from __future__ import annotations
@@ -35,9 +30,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 from urllib.parse import unquote
 
 from mldock.errors import MldockError, NotFoundError, UsageError
@@ -78,66 +74,70 @@ def validate_key(key: str, *, what: str = "artifact key") -> str:
     """Return ``key`` if it is a safe relative ``/``-separated path, else raise UsageError."""
     if not isinstance(key, str) or not key:
         raise UsageError(f"invalid {what} {key!r}: it is empty", hint=KEY_HINT)
-    reason = None
-    if key.startswith("/"):
-        reason = "it must be relative (no leading '/')"
-    elif "\\" in key:
-        reason = "use '/' to separate parts, not '\\'"
-    elif any(ord(c) < 32 for c in key):
-        reason = "it contains a control character"
-    else:
-        for part in key.split("/"):
-            if part in ("", ".", ".."):
-                reason = "it has an empty, '.' or '..' part"
-                break
-            if part.startswith(REF_NAME):
-                reason = f"parts may not start with {REF_NAME!r} (reserved)"
-                break
-    if reason:
-        raise UsageError(f"invalid {what} {key!r}: {reason}", hint=KEY_HINT)
+    parts = key.split("/")
+    problems = [
+        (key.startswith("/"), "it must be relative (no leading '/')"),
+        ("\\" in key, "use '/' to separate parts, not '\\'"),
+        (any(ord(c) < 32 for c in key), "it contains a control character"),
+        (any(p in ("", ".", "..") for p in parts), "it has an empty, '.' or '..' part"),
+        (any(p.startswith(REF_NAME) for p in parts), f"parts starting {REF_NAME!r} are reserved"),
+    ]
+    for bad, reason in problems:
+        if bad:
+            raise UsageError(f"invalid {what} {key!r}: {reason}", hint=KEY_HINT)
     return key
 
 
 def _fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (a no-op where folders cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
-def _mkstemp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
-    """A temp file in ``folder``, recreating the folder if a concurrent delete just removed it."""
+@contextlib.contextmanager
+def _staged(folder: Path, prefix: str, suffix: str) -> Iterator[tuple[IO[bytes], Callable]]:
+    """A temp file in ``folder`` and ``commit(final, mode, durable)`` to rename it into place.
+
+    The file is deleted if the block raises or never commits. The folder is recreated if a
+    concurrent :meth:`LocalArtifactStore.delete` just removed it (empty) before the file existed.
+    """
     for _ in range(10):
         folder.mkdir(parents=True, exist_ok=True)
-        try:
-            return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-        except FileNotFoundError:
-            continue
-    raise MldockError(f"cannot create a temporary file in {folder}: it keeps disappearing")
+        with contextlib.suppress(FileNotFoundError):
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+            break
+    else:
+        raise MldockError(f"cannot create a temporary file in {folder}: it keeps disappearing")
+    handle = os.fdopen(fd, "wb")
+
+    def commit(final: Path, mode: int, durable: bool = True) -> None:
+        handle.flush()
+        if durable:
+            os.fsync(handle.fileno())
+        handle.close()
+        os.chmod(tmp, mode & 0o777)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        if durable:
+            _fsync_dir(final.parent)
+
+    try:
+        yield handle, commit
+    finally:
+        handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # gone already when committed
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` via a fsynced temp file in the same folder and os.replace."""
-    fd, tmp = _mkstemp(path.parent, f"{path.name}.", ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    with _staged(path.parent, f"{path.name}.", ".tmp") as (handle, commit):
+        handle.write(data)
+        commit(path, mode)
 
 
 def _human(size: int) -> str:
@@ -164,7 +164,7 @@ class LocalArtifactStore(ArtifactStore):
 
     @classmethod
     def from_uri(cls, uri: str, *, base_dir: str | os.PathLike[str] | None = None
-                 ) -> "LocalArtifactStore":
+                 ) -> LocalArtifactStore:
         """A store from ``file:///abs/path``, ``file://rel/path`` or a plain path.
 
         Relative paths are taken relative to ``base_dir`` (the project folder), else the current one.
@@ -233,22 +233,10 @@ class LocalArtifactStore(ArtifactStore):
         return True
 
     def _write_blob(self, source: IO[bytes]) -> tuple[str, int]:
-        """Copy ``source`` into a new blob named by the hash of the bytes copied."""
-        fd, tmp = _mkstemp(self.root / "tmp", "blob.", ".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest, size = copy_hashing(source, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)
-            final = self.blob_path(digest)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(final.parent)
+        """Copy ``source`` into a new read-only blob named by the hash of the bytes copied."""
+        with _staged(self.root / "tmp", "blob.", ".tmp") as (out, commit):
+            digest, size = copy_hashing(source, out)
+            commit(self.blob_path(digest), 0o444)
         self._count(bytes_sent=size, blobs_written=1)
         return digest, size
 
@@ -291,23 +279,15 @@ class LocalArtifactStore(ArtifactStore):
     def _fetch(self, digest: str, size: int, dest: Path, key: str, *, mode: int = 0o644,
                part: str = "") -> None:
         """Copy a blob to ``dest`` through a temp file, verifying hash and size before renaming."""
-        fd, tmp = _mkstemp(dest.parent, f".{dest.name}.", ".part")
         try:
-            with os.fdopen(fd, "wb") as out:
-                try:
-                    source = open(self.blob_path(digest), "rb")
-                except FileNotFoundError:
-                    raise self._missing_blob(key, digest) from None
-                with source:
-                    got, got_size = copy_hashing(source, out)
+            source = open(self.blob_path(digest), "rb")  # noqa: SIM115 - entered below
+        except FileNotFoundError:
+            raise self._missing_blob(key, digest) from None
+        with source, _staged(dest.parent, f".{dest.name}.", ".part") as (out, commit):
+            got, got_size = copy_hashing(source, out)
             if got != digest or got_size != size:
                 raise self._corrupt(key, digest, got, part)
-            os.chmod(tmp, mode & 0o777)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+            commit(dest, mode, durable=False)  # a fetched copy can be fetched again
         self._count(bytes_received=size)
 
     # --- references ---------------------------------------------------------------------------

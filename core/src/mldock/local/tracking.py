@@ -26,9 +26,10 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Self
 
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import (
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 """
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase: sorts like time
 RUNS_HINT = "see 'mldock runs list' for the runs of this project"
-_OPEN: "weakref.WeakSet[SqliteTracker]" = weakref.WeakSet()
+_OPEN: weakref.WeakSet[SqliteTracker] = weakref.WeakSet()
 
 
 def new_run_id() -> str:
@@ -86,7 +87,7 @@ def _flush_all_at_exit() -> None:
             print(f"warning: mldock could not save buffered metrics: {exc}", file=sys.stderr)
 
 
-def _flush_loop(ref: "weakref.ref[SqliteTracker]", stop: threading.Event, wake: threading.Event,
+def _flush_loop(ref: weakref.ref[SqliteTracker], stop: threading.Event, wake: threading.Event,
                 interval: float) -> None:
     """The background writer: flushes every ``interval`` seconds, or at once when woken."""
     warned = False
@@ -128,7 +129,7 @@ class SqliteTracker(Tracker):
 
     @classmethod
     def from_uri(cls, uri: str, *, base_dir: str | os.PathLike[str] | None = None,
-                 **options: Any) -> "SqliteTracker":
+                 **options: Any) -> SqliteTracker:
         """``sqlite:///rel/path.db`` (relative to ``base_dir``) or ``sqlite:////abs/path.db``."""
         if not uri.startswith("sqlite:///") or len(uri) == len("sqlite:///"):
             raise UsageError(f"invalid tracking URI {uri!r}",
@@ -434,10 +435,10 @@ class SqliteTracker(Tracker):
         self._stop, self._wake = threading.Event(), threading.Event()
         self._flusher = None
 
-    def __enter__(self) -> "SqliteTracker":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def check(self) -> list[HealthCheck]:

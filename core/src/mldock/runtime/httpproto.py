@@ -246,9 +246,9 @@ class HttpProtocol(asyncio.Protocol):
                 while buf[:2] == b"\r\n":  # tolerate stray CRLF between requests
                     del buf[:2]
                 end = buf.find(b"\r\n\r\n")
+                if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD):
+                    raise HttpError(431, "request head is larger than 64 KiB")
                 if end < 0:
-                    if len(buf) > MAX_HEAD:
-                        raise HttpError(431, "request head is larger than 64 KiB")
                     return
                 request = _parse_head(bytes(buf[:end]))
                 del buf[:end + 4]

@@ -69,7 +69,9 @@ class ServerConfig:
                     return name, env[name].strip()
             return None
 
-        def number(names: tuple[str, ...], default: float, kind: type = float) -> float:
+        def number(names: tuple[str, ...], default: float, kind: type = float,
+                   minimum: float = 0, maximum: float = float("inf")) -> float:
+            """The first set variable of ``names`` as a number in (minimum, maximum]."""
             found = first(*names)
             if found is None:
                 return default
@@ -77,11 +79,12 @@ class ServerConfig:
                 value = kind(found[1])
             except ValueError:
                 raise ValueError(f"{found[0]}={found[1]!r} is not a number") from None
-            if value <= 0:
-                raise ValueError(f"{found[0]}={found[1]!r} must be positive")
+            if not minimum < value <= maximum:
+                raise ValueError(f"{found[0]}={found[1]!r} is out of range")
             return value
 
-        port = int(number(("SAGEMAKER_BIND_TO_PORT", "AIP_HTTP_PORT", "MLDOCK_PORT"), 8080, int))
+        port = int(number(("SAGEMAKER_BIND_TO_PORT", "AIP_HTTP_PORT", "MLDOCK_PORT"), 8080, int,
+                          minimum=-1, maximum=65535))  # 0: any free port
         raw_workers = env.get("MLDOCK_WORKERS", "").strip().lower()
         workers = (os.cpu_count() or 1) if raw_workers == "auto" \
             else int(number(("MLDOCK_WORKERS",), 1, int))
@@ -214,7 +217,7 @@ def serve(argv: Sequence[str] = (), env: Mapping[str, str] | None = None, *,
             " (is another server using the port? set MLDOCK_PORT)")
         return EXIT_USAGE
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
-    log(f"serving on http://{shown}:{config.port} (platform {config.platform}, model"
+    log(f"serving on http://{shown}:{sock.getsockname()[1]} (platform {config.platform}, model"
         f" {config.model_source}, {config.workers} worker(s), pid {os.getpid()})")
     sys.stderr.flush()
     if config.workers == 1:

@@ -13,10 +13,12 @@ remove every tag they create. Without an engine they skip, or fail when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,8 @@ from mldock.errors import MldockError
 from mldock.interfaces import Builder, BuildRequest, HealthCheck
 from mldock.testing._common import require_capability
 from mldock.testing.docker import require_docker, require_image
+
+REPOSITORY = "mldock-contract-build"
 
 
 @pytest.mark.docker
@@ -55,12 +59,16 @@ class BuilderContract:
     @pytest.fixture
     def tag(self, docker_engine: Any) -> Iterator[str]:
         """A unique image tag, removed (only that tag) after the test."""
-        tag = f"mldock-contract-build:{uuid.uuid4().hex[:12]}"
+        tag = f"{REPOSITORY}:{uuid.uuid4().hex[:12]}"
         yield tag
-        try:
-            docker_engine.images.remove(tag, force=True, noprune=False)
+        try:  # remove our tags of the image only (a builder may add ``:latest``), never others
+            tags = docker_engine.images.get(tag).tags
         except Exception:  # noqa: BLE001 - the test may not have built it
-            pass
+            return
+        for name in tags:
+            if name.startswith(f"{REPOSITORY}:"):
+                with contextlib.suppress(Exception):  # best-effort cleanup
+                    docker_engine.images.remove(name)
 
     def request(self, context: Path, tag: str, *steps: str, **kwargs: Any) -> BuildRequest:
         """A BuildRequest for a Dockerfile of ``FROM base_image`` plus ``steps``."""

@@ -4,7 +4,7 @@ Subclass :class:`DeployerContract` and give a ``deployer`` fixture. By default t
 tiny echo image built here ``FROM`` :attr:`DeployerContract.base_image`: it answers the health routes
 with 200 and every POST with ``{"echo": <the JSON body>}``; ``train`` writes ``model.txt`` into
 ``$MLDOCK_MODEL_DIR`` (default ``/opt/ml/model``). Cloud deployers override ``serving_image`` (a
-pushed image), ``model_uri`` and :meth:`deploy_options`::
+pushed image), ``model_uri``, :meth:`deploy_request` and :meth:`training_job`::
 
     class TestMyDeployer(DeployerContract):
         supports_training = False
@@ -16,11 +16,13 @@ pushed image), ``model_uri`` and :meth:`deploy_options`::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -88,43 +90,61 @@ class DeployerContract:
     base_image = os.environ.get("MLDOCK_TEST_BASE_IMAGE", "python:3.11-slim")
 
     # --- what a subclass provides or overrides ----------------------------------------------------
+    @pytest.fixture(autouse=True)
+    def _docker_engine(self) -> None:
+        """Every test needs the engine (the echo image is built with it): skip/fail without one."""
+        require_docker().close()
+
     @pytest.fixture
     def deployer(self) -> Deployer:
         """The deployer under test. Override this fixture in your subclass."""
         raise NotImplementedError(f"{type(self).__name__} must define a `deployer` fixture")
 
     @pytest.fixture(scope="class")
-    def serving_image(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    @classmethod
+    def serving_image(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         """The tiny echo image, built once per test class and removed afterwards."""
         client = require_docker()
-        require_image(client, self.base_image)
+        require_image(client, cls.base_image)
         context = tmp_path_factory.mktemp("echo-image")
         (context / "server.py").write_text(ECHO_SERVER)
         (context / "entrypoint.sh").write_text(ENTRYPOINT)
         (context / "Dockerfile").write_text(
-            f"FROM {self.base_image}\nCOPY server.py /opt/echo/server.py\n"
+            f"FROM {cls.base_image}\nCOPY server.py /opt/echo/server.py\n"
             "COPY entrypoint.sh /usr/local/bin/mldock-runtime\n"
             "RUN chmod 755 /usr/local/bin/mldock-runtime\nEXPOSE 8080\n"
             'ENTRYPOINT ["mldock-runtime"]\nCMD ["serve"]\n')
         tag = f"mldock-contract-echo:{uuid.uuid4().hex[:12]}"
         client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
         yield tag
-        try:
+        with contextlib.suppress(Exception):  # best-effort cleanup
             client.images.remove(tag, force=True)
-        except Exception:  # noqa: BLE001 - best effort cleanup
-            pass
         client.close()
 
     @pytest.fixture
     def model_uri(self, tmp_path: Path) -> str:
-        """A model for the endpoint: a local folder holding one file."""
-        (tmp_path / "model").mkdir()
-        (tmp_path / "model" / "model.txt").write_text("a model")
-        return str(tmp_path / "model")
+        """A trained model folder: one file and its ``mldock-model.json`` manifest."""
+        import hashlib
+        import time
 
-    def deploy_options(self) -> dict[str, Any]:
-        """Target-specific options for DeployRequest/TrainingJob (instance type, …)."""
-        return {}
+        model = tmp_path / "model"
+        model.mkdir()
+        (model / "model.txt").write_text("a model")
+        manifest = {"format": 1, "predictor": "echo:Predictor", "run_id": "contract-run",
+                    "created_at": time.time(),
+                    "files": {"model.txt": hashlib.sha256(b"a model").hexdigest()}}
+        (model / "mldock-model.json").write_text(json.dumps(manifest))
+        return str(model)
+
+    def deploy_request(self, name: str, image: str, model_uri: str) -> DeployRequest:
+        """The request the tests deploy; override to add target options (instance type, …)."""
+        return DeployRequest(name=name, image=image, model_uri=model_uri, run_id="contract-run")
+
+    def training_job(self, image: str, output_dir: Path, environment: dict[str, str]
+                     ) -> TrainingJob:
+        """The job the training tests run; override to add target options."""
+        return TrainingJob(run_id=f"contract-{uuid.uuid4().hex[:8]}", image=image,
+                           output_uri=str(output_dir), environment=environment)
 
     def check_prediction(self, payload: Any, prediction: Prediction) -> None:
         """Assert ``prediction`` answers ``payload``; the default expects the echo image."""
@@ -143,8 +163,7 @@ class DeployerContract:
 
     def _deploy(self, deployer: Deployer, name: str, image: str, model_uri: str):
         require_capability(self, "supports_serving", "serving")
-        return deployer.deploy(DeployRequest(name=name, image=image, model_uri=model_uri,
-                                             run_id="contract-run", options=self.deploy_options()))
+        return deployer.deploy(self.deploy_request(name, image, model_uri))
 
     # --- serving --------------------------------------------------------------------------------
     def test_deploy_get_and_list(self, deployer: Deployer, endpoint: str, serving_image: str,
@@ -208,11 +227,6 @@ class DeployerContract:
             deployer.get(name)
 
     # --- training -------------------------------------------------------------------------------
-    def _job(self, image: str, tmp_path: Path, **environment: str) -> TrainingJob:
-        return TrainingJob(run_id=f"contract-{uuid.uuid4().hex[:8]}", image=image,
-                           output_uri=str(tmp_path / "output"), environment=environment,
-                           options=self.deploy_options())
-
     def test_training_job_succeeds(self, deployer: Deployer, serving_image: str,
                                    tmp_path: Path) -> None:
         """A training job whose container exits 0 ends ``finished`` with a model URI.
@@ -220,7 +234,7 @@ class DeployerContract:
         Usually fails when the exit code is not read, or the model folder is not collected.
         """
         require_capability(self, "supports_training", "training")
-        job = self._job(serving_image, tmp_path)
+        job = self.training_job(serving_image, tmp_path / "output", {})
         result = deployer.train(job)
         assert (result.run_id, result.status) == (job.run_id, "finished"), result
         assert result.model_uri
@@ -232,5 +246,6 @@ class DeployerContract:
         Usually fails when a failed job is reported as finished (a real bug of earlier tools).
         """
         require_capability(self, "supports_training", "training")
-        result = deployer.train(self._job(serving_image, tmp_path, MLDOCK_CONTRACT_FAIL="1"))
+        job = self.training_job(serving_image, tmp_path / "output", {"MLDOCK_CONTRACT_FAIL": "1"})
+        result = deployer.train(job)
         assert result.status == "failed" and result.failure_reason, result

@@ -24,7 +24,7 @@ class Predictor:
         self.intercept = float(model["intercept"])
 
     def predict(self, payload: Any) -> list[float]:
-        """One prediction per value: numbers, one-value rows ``[x]``, or ``{feature: x}`` objects."""
+        """One prediction per value: numbers, one-value rows ``[x]`` or ``{feature: x}``."""
         if hasattr(payload, "tolist"):
             payload = payload.tolist()  # an .npy request body arrives as a numpy array
         if isinstance(payload, dict):

@@ -30,7 +30,8 @@ class Predictor:
         if not rows:
             return []
         X = np.asarray(rows, dtype=float)
-        return [label.item() if hasattr(label, "item") else label for label in self.model.predict(X)]
+        labels = self.model.predict(X)
+        return [label.item() if hasattr(label, "item") else label for label in labels]
 
     def _rows(self, payload: Any) -> list[list[float]]:
         if hasattr(payload, "tolist"):

@@ -1,7 +1,8 @@
 """Training: mldock calls ``train(ctx)`` inside the image (or locally with ``--no-container``).
 
-``ctx`` gives the hyperparameters (``ctx.param``), the input channels (``ctx.input_dir``), where to
-write the model (``ctx.model_dir``) and checkpoints (``ctx.checkpoint_dir``), and ``ctx.log_metric``.
+``ctx`` gives the hyperparameters (``ctx.param``), the input channels (``ctx.input_dir``), where
+to write the model (``ctx.model_dir``) and checkpoints (``ctx.checkpoint_dir``), and
+``ctx.log_metric``.
 The same function runs unchanged on SageMaker, Vertex AI and Azure ML.
 """
 
