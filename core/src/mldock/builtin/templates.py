@@ -10,6 +10,7 @@ from mldock.records import TemplateRecord
 TEMPLATES = {
     "sklearn": "scikit-learn classifier on a small tabular data set (the default)",
     "minimal": "train/predict skeleton with no framework",
+    "plugin": "an mldock plugin package: an artifact store with conformance tests",
 }
 
 

@@ -48,6 +48,17 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _wait_port_free(port: int, seconds: float) -> bool:
+    """Whether ``port`` is free, waiting up to ``seconds`` (the engine frees a removed
+    container's port a moment after the removal returns)."""
+    deadline = time.monotonic() + seconds
+    while not _port_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _free_port(start: int) -> int:
     for port in range(start, start + 100):
         if _port_free(port):
@@ -155,7 +166,7 @@ class LocalDeployer(Deployer):
             old.remove(force=True)
         if port is None:
             port = _free_port(DEFAULT_PORT)
-        elif not _port_free(int(port)):
+        elif not _wait_port_free(int(port), 10.0 if previous else 0.0):
             raise MldockError(f"port {port} on 127.0.0.1 is already in use",
                               hint="free it or choose another with --port")
         port = int(port)

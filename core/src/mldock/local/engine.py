@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mldock.errors import BackendUnavailableError
@@ -20,10 +21,23 @@ def docker_client(timeout: int = 120) -> Any:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as exc:
-        reason = str(exc).split("(")[0].strip() or type(exc).__name__
-        raise BackendUnavailableError(f"cannot reach the Docker engine: {reason}",
-                                      hint=ENGINE_HINT) from None
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        raise BackendUnavailableError(f"cannot reach the Docker engine at {where}:"
+                                      f" {short_reason(exc)}", hint=ENGINE_HINT) from None
     return client
+
+
+REASONS = ("No such file or directory", "Connection refused", "Permission denied",
+           "timed out", "Name or service not known", "Connection reset")
+
+
+def short_reason(exc: BaseException) -> str:
+    """The part of a docker SDK connection error a person needs ("Connection refused")."""
+    text = str(exc)
+    for reason in REASONS:
+        if reason.lower() in text.lower():
+            return reason.lower() if reason == "timed out" else reason
+    return text.splitlines()[0][:160] if text else type(exc).__name__
 
 
 def engine_health() -> HealthCheck:
