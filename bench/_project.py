@@ -20,7 +20,8 @@ def mldock(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     return result.stdout.strip()
 
 
-def render(root: Path, name: str = "iris") -> Path:
+def render(root: Path, name: str = "benchiris") -> Path:
+    """Render the sklearn template; the name keeps bench images apart from the tests' ``iris``."""
     mldock("init", name, "--template", "sklearn", "--no-input", cwd=root)
     return root / name
 

@@ -64,7 +64,7 @@ def bench_mldock(root: Path, base: str) -> dict:
         tags.append(json.loads(mldock("build", "--json", "--quiet", cwd=project))["tag"])
 
     cold = timed(build)
-    train = project / "src" / "iris" / "train.py"
+    train = project / "src" / project.name / "train.py"
     train.write_text(train.read_text() + "\n# a code-only change\n")
     code_only = timed(build)
     no_op = timed(build)
@@ -79,12 +79,12 @@ def bench_mlflow(project: Path, model_dir: Path, root: Path) -> dict:
               " mlflow.sklearn.save_model(b['model'], sys.argv[2],"
               " skops_trusted_types=['sklearn.tree._tree.Tree'])")
     subprocess.run([str(bin_dir / "python"), "-c", script, str(model_dir / "model.joblib"),
-                    str(saved)], check=True)
+                    str(saved)], check=True, cwd=root)
     tag = f"mldock-bench-mlflow:{uuid.uuid4().hex[:8]}"
     argv = [str(bin_dir / "mlflow"), "models", "build-docker", "-m", str(saved), "-n", tag,
             "--env-manager", "local"]
-    cold = timed(lambda: subprocess.run(argv, check=True, capture_output=True))
-    no_op = timed(lambda: subprocess.run(argv, check=True, capture_output=True))
+    cold = timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=root))
+    no_op = timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=root))
     return {"cold": cold, "no_op": no_op, "size": image_size(tag), "tags": [tag]}
 
 

@@ -37,7 +37,7 @@ BODY = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
 BARE_APP = '''
 import json, os
 from pathlib import Path
-from iris.predict import Predictor
+from benchiris.predict import Predictor
 
 predictor = Predictor()
 predictor.load(Path(os.environ["MODEL_DIR"]))
@@ -140,12 +140,12 @@ def main() -> None:
                       " mlflow.sklearn.save_model(b['model'], sys.argv[2],"
               " skops_trusted_types=['sklearn.tree._tree.Tree'])")
             subprocess.run([str(mlflow_bin / "python"), "-c", script,
-                            str(model_dir / "model.joblib"), str(saved)], check=True)
+                            str(model_dir / "model.joblib"), str(saved)], check=True, cwd=root)
             port = free_port()
             processes.append(subprocess.Popen(
                 [str(mlflow_bin / "mlflow"), "models", "serve", "-m", str(saved), "-h", "127.0.0.1",
                  "-p", str(port), "-w", "1", "--env-manager", "local"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root))
             url = f"http://127.0.0.1:{port}/invocations"
             wait_ready(url, timeout=180)
             results["mlflow models serve"] = run_wrk(url, args.seconds, root)

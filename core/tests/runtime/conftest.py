@@ -19,9 +19,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import mldock
+import pytest
 
 SRC = Path(mldock.__file__).parent
 
@@ -164,7 +163,7 @@ class Server:
             conn.close()
 
     def post_json(self, path: str, data: object, **headers: str):
-        status, hdrs, body = self.request(
+        status, _, body = self.request(
             "POST", path, json.dumps(data), {"Content-Type": "application/json", **headers})
         return status, json.loads(body) if body else None
 

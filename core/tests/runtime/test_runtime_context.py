@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from mldock.runtime import gcs
 from mldock.runtime.context import build_context
 

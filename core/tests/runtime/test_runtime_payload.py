@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from mldock.runtime import payload as pl
 from mldock.runtime import tensors
 from mldock.runtime.manifest import read_manifest, write_manifest

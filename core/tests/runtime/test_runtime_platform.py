@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mldock.runtime.__main__ import default_command
 from mldock.runtime.platform import detect_serving_platform, detect_training_platform
 

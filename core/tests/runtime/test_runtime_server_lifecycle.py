@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-
 from mldock.runtime.payload import numpy_available
 
 
@@ -106,7 +105,7 @@ def test_vertex_gs_uri_without_client_is_a_clear_startup_error(rt, model_dir):
     env = rt.env(AIP_MODE="PREDICTION", AIP_STORAGE_URI="gs://bucket/models/iris",
                  MLDOCK_PREDICTOR="toy.predict:Predictor", MLDOCK_HOST="127.0.0.1",
                  MLDOCK_PORT="0")
-    result = subprocess.run(rt.cmd("serve"), env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "google-cloud-storage" in result.stderr and "gs://bucket/models/iris" in result.stderr
 
@@ -134,7 +133,7 @@ def test_sagemaker_serve_argument_with_opt_ml_model(start_server, tmp_path):
     srv = start_server(MLDOCK_MODEL_DIR=None, MLDOCK_OPT_ML=str(opt_ml))
     srv.wait_for("/ping", 200)
     assert srv.post_json("/invocations", [[1, 0]]) == (200, [10])
-    code, err = srv.stop()
+    _, err = srv.stop()
     assert "platform sagemaker" in err
 
 
@@ -145,7 +144,7 @@ def test_azure_nested_model_trained_by_the_runtime(rt, start_server, tmp_path):
     (data / "data.csv").write_text("1\n")
     registered = tmp_path / "azureml-models" / "iris" / "1"
     model = registered / "model"
-    train = subprocess.run(rt.cmd("train", "--w=7"), env=rt.env(
+    train = subprocess.run(rt.cmd("train", "--w=7"), check=False, env=rt.env(
         MLDOCK_PLATFORM="local", MLDOCK_TRAIN="toy.train:train",
         MLDOCK_PREDICTOR="toy.predict:Predictor", MLDOCK_MODEL_DIR=str(model),
         MLDOCK_OUTPUT_DIR=str(tmp_path / "out"), MLDOCK_CHECKPOINT_DIR=str(tmp_path / "ck"),
@@ -155,7 +154,7 @@ def test_azure_nested_model_trained_by_the_runtime(rt, start_server, tmp_path):
                        AZUREML_MODEL_DIR=str(registered))
     srv.wait_for("/v2/health/ready", 200)
     assert srv.post_json("/score", [[1, 1]]) == (200, [14])
-    code, err = srv.stop()
+    _, err = srv.stop()
     assert f"model loaded from {model}" in err
 
 
@@ -189,7 +188,7 @@ def test_prefork_workers(start_server):
 
 def test_bad_port_setting_exit_2(rt):
     env = rt.env(MLDOCK_PORT="eighty", MLDOCK_PREDICTOR="toy.predict:Predictor")
-    result = subprocess.run(rt.cmd("serve"), env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "MLDOCK_PORT='eighty' is not a number" in result.stderr
 
 
@@ -197,7 +196,7 @@ def test_port_in_use_exit_2(rt, start_server):
     srv = start_server()
     env = rt.env(MLDOCK_PORT=str(srv.port), MLDOCK_HOST="127.0.0.1",
                  MLDOCK_PREDICTOR="toy.predict:Predictor")
-    result = subprocess.run(rt.cmd("serve"), env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "cannot listen" in result.stderr
 
 

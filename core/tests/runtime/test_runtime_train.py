@@ -14,8 +14,8 @@ import pytest
 @pytest.fixture
 def run_train(rt):
     def run(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(rt.cmd("train", *args), env=rt.env(**env), capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(rt.cmd("train", *args), check=False, env=rt.env(**env),
+                              capture_output=True, text=True, timeout=timeout)
     return run
 
 
@@ -120,9 +120,9 @@ def test_bad_reference_on_sagemaker_also_fills_failure_file(run_train, tmp_path)
 
 def test_unknown_command_and_help(rt):
     env = rt.env()
-    bad = subprocess.run(rt.cmd("fly"), env=env, capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(rt.cmd("fly"), check=False, env=env, capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and "unknown command 'fly'" in bad.stderr
-    ok = subprocess.run(rt.cmd("--help"), env=env, capture_output=True, text=True,
+    ok = subprocess.run(rt.cmd("--help"), check=False, env=env, capture_output=True, text=True,
                         timeout=30)
     assert ok.returncode == 0 and "usage: mldock-runtime" in ok.stdout
 

@@ -52,7 +52,8 @@ class DockerBuilder(Builder):
     def exists(self, tag: str) -> bool:
         return self._image(tag) is not None
 
-    def build(self, request: BuildRequest, *, progress: ProgressSink = null_progress) -> BuildResult:
+    def build(self, request: BuildRequest, *,
+              progress: ProgressSink = null_progress) -> BuildResult:
         started = time.monotonic()
         existing = self._image(request.tag)
         if existing is not None:

@@ -48,6 +48,18 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _local_folder(location: str) -> Path:
+    """A local folder from a path or ``file://`` URI (the local target works on local files)."""
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        location = unquote(urlsplit(location).path)
+    elif "://" in location:
+        raise MldockError(f"the local deployer needs a local folder, got {location}",
+                          hint="fetch the model first (mldock deploy does)", exit_code=2)
+    return Path(location).resolve()
+
+
 def _wait_port_free(port: int, seconds: float) -> bool:
     """Whether ``port`` is free, waiting up to ``seconds`` (the engine frees a removed
     container's port a moment after the removal returns)."""
@@ -94,7 +106,8 @@ class LocalDeployer(Deployer):
     def train(self, job: TrainingJob, *, progress: ProgressSink = null_progress,
               on_metrics: MetricsSink | None = None) -> TrainingResult:
         self._require_image(job.image)
-        tree = opt_ml.layout(Path(job.options["work_dir"]), job.hyperparameters, job.inputs)
+        work_dir = job.options.get("work_dir") or job.output_uri
+        tree = opt_ml.layout(_local_folder(work_dir), job.hyperparameters, job.inputs)
         volumes = {str(tree.resolve()): {"bind": "/opt/ml", "mode": "rw"}}
         for name, folder in job.inputs.items():
             volumes[str(Path(folder).resolve())] = {"bind": f"/opt/ml/input/data/{name}",
@@ -153,7 +166,7 @@ class LocalDeployer(Deployer):
 
     def deploy(self, request: DeployRequest, *, progress: ProgressSink = null_progress) -> Deployment:
         self._require_image(request.image)
-        model_dir = Path(request.options["model_dir"]).resolve()
+        model_dir = _local_folder(request.options.get("model_dir") or request.model_uri)
         if not (model_dir / "mldock-model.json").is_file():
             raise MldockError(f"{model_dir} holds no trained model (no mldock-model.json)",
                               hint="train first: mldock train", exit_code=4)

@@ -57,8 +57,23 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point (``mldock-runtime``); exits with :func:`run`'s code."""
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    """Console-script entry point (``mldock-runtime``); exits with :func:`run`'s code.
+
+    After serving, the process ends with ``os._exit``: the model-loading thread may still be
+    inside an import when SIGTERM arrives, and interpreter shutdown around a busy daemon thread
+    can abort noisily. Training exits normally so user ``atexit`` hooks (trackers) still flush.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    code = run(args)
+    if (args[0] if args and not args[0].startswith("-") else default_command(os.environ)) \
+            == "serve":
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from mldock.runtime import cluster as _cluster
-from mldock.runtime import gcs, hyperparameters as hp
+from mldock.runtime import gcs
+from mldock.runtime import hyperparameters as hp
 from mldock.runtime.platform import AZUREML, LOCAL, SAGEMAKER, VERTEX, gcs_root, opt_ml
 
 METRICS_FILE_NAME = "mldock-metrics.jsonl"

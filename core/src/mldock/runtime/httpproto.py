@@ -50,8 +50,18 @@ def error_body(message: str) -> bytes:
 class Request:
     """One parsed request. ``path`` has the query string removed; header names are lower-case."""
 
-    __slots__ = ("method", "target", "path", "query", "version", "headers", "body",
-                 "keep_alive", "length", "chunked")
+    __slots__ = (
+        "body",
+        "chunked",
+        "headers",
+        "keep_alive",
+        "length",
+        "method",
+        "path",
+        "query",
+        "target",
+        "version",
+    )
 
     def __init__(self, method: str, target: str, version: str, headers: dict[str, str]):
         self.method = method

@@ -49,7 +49,7 @@ def read_sagemaker(path: Path) -> dict[str, Any]:
         return {}
     raw = json.loads(path.read_text(encoding="utf-8") or "{}")
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} does not hold a JSON object")
+        raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004 - bad input
     return decode_sagemaker(raw)
 
 
@@ -96,5 +96,5 @@ def read_env_json(text: str | None) -> dict[str, Any]:
         return {}
     value = json.loads(text)
     if not isinstance(value, dict):
-        raise ValueError("MLDOCK_HYPERPARAMETERS must be a JSON object")
+        raise ValueError("MLDOCK_HYPERPARAMETERS must be a JSON object")  # noqa: TRY004
     return value

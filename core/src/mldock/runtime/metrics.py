@@ -40,7 +40,7 @@ class Metrics:
     def _labels(self, **labels: object) -> str:
         if self.worker is not None:
             labels["worker"] = self.worker
-        inner = ",".join(f'{k}="{str(v)}"' for k, v in labels.items())
+        inner = ",".join(f'{k}="{v!s}"' for k, v in labels.items())
         return "{" + inner + "}" if inner else ""
 
     def render(self, *, model_loaded: bool, load_seconds: float | None = None) -> bytes:
@@ -75,6 +75,6 @@ class Metrics:
                       f"mldock_model_load_seconds{self._labels()} {load_seconds}"]
         lines += ["# HELP mldock_process_start_time_seconds Start time of this server process.",
                   "# TYPE mldock_process_start_time_seconds gauge",
-                  f"mldock_process_start_time_seconds{self._labels(pid=os.getpid())} "
-                  f"{self.started}"]
+                  (f"mldock_process_start_time_seconds{self._labels(pid=os.getpid())} "
+                   f"{self.started}")]
         return ("\n".join(lines) + "\n").encode("utf-8")
