@@ -7,6 +7,7 @@ site-packages), so a test passes only if the runtime needs nothing but the stand
 
 from __future__ import annotations
 
+import compileall
 import http.client
 import json
 import os
@@ -95,6 +96,7 @@ def image_root(tmp_path_factory) -> Path:
     shutil.copy2(SRC / "__init__.py", root / "mldock" / "__init__.py")
     shutil.copytree(SRC / "runtime", root / "mldock" / "runtime",
                     ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(root, quiet=1)  # as an image build would; saves each subprocess ~0.1 s
     return root
 
 
@@ -121,14 +123,17 @@ def runtime_env(image_root: Path, toy_src: Path, **extra: str) -> dict[str, str]
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("MLDOCK_", "AIP_", "SAGEMAKER_", "AZUREML_", "CLOUD_ML_",
                                   "TRAINING_JOB_", "CLUSTER_SPEC", "TF_CONFIG", "PYTHON"))}
-    env.update(PYTHONPATH=f"{image_root}{os.pathsep}{toy_src}", PYTHONUNBUFFERED="1",
-               PYTHONDONTWRITEBYTECODE="1")
+    env.update(PYTHONPATH=f"{image_root}{os.pathsep}{toy_src}", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 
 
 def runtime_cmd(*args: str, isolated: bool = True) -> list[str]:
-    return [sys.executable, *(["-S"] if isolated else []), "-m", "mldock.runtime", *args]
+    """``MLDOCK_TEST_RUNTIME_PYTHON`` runs the isolated runtime under another interpreter (the
+    image's Python may differ from the host's)."""
+    python = os.environ.get("MLDOCK_TEST_RUNTIME_PYTHON", "") if isolated else ""
+    return [python or sys.executable, *(["-S"] if isolated else []), "-m", "mldock.runtime",
+            *args]
 
 
 def free_port() -> int:

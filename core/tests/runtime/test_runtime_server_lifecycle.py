@@ -14,7 +14,7 @@ from mldock.runtime.payload import numpy_available
 
 
 def test_liveness_at_once_503_until_loaded(start_server):
-    srv = start_server(TOY_LOAD_SLEEP="1.5")
+    srv = start_server(TOY_LOAD_SLEEP="2.5")
     # liveness answered while the model is still loading
     assert srv.request("GET", "/v2/health/live")[0] == 200
     for path in ("/ping", "/health", "/v2/health/ready"):
@@ -47,6 +47,15 @@ def test_sigterm_exits_0_and_startup_line(start_server):
     assert code == 0
     assert f"serving on http://127.0.0.1:{srv.port}" in err
     assert "Traceback" not in err
+
+
+def test_sigterm_while_the_model_loads_exits_0_at_once(start_server):
+    srv = start_server(TOY_LOAD_SLEEP="30")
+    assert srv.request("GET", "/ping")[0] == 503
+    started = time.monotonic()
+    code, err = srv.stop()
+    assert code == 0 and time.monotonic() - started < 5
+    assert "Traceback" not in err and "Fatal" not in err
 
 
 def test_sigterm_finishes_in_flight_request(start_server):

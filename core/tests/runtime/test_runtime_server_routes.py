@@ -85,6 +85,14 @@ def test_csv_in_json_out_by_default(server):
     assert json.loads(body) == [6]
 
 
+def test_json_lines_in_and_out(server):
+    status, headers, body = server.request(
+        "POST", "/invocations", '[1, 2]\n\n[3, 4]\n',
+        {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
+    assert status == 200 and headers["content-type"] == "application/jsonlines"
+    assert body == b"6\n14\n"
+
+
 def test_accept_with_q_values(server):
     status, headers, _ = server.request(
         "POST", "/invocations", "[[1,2]]",

@@ -73,6 +73,20 @@ def test_sagemaker_success(run_train, tmp_path):
     assert not (root / "output" / "failure").exists()
 
 
+def test_only_rank_0_writes_the_manifest(run_train, tmp_path):
+    root = tmp_path / "opt_ml"
+    (root / "input" / "config").mkdir(parents=True)
+    (root / "input" / "config" / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
+    (root / "input" / "data" / "train").mkdir(parents=True)
+    (root / "input" / "data" / "train" / "data.csv").write_text("1\n")
+    result = run_train(MLDOCK_OPT_ML=str(root), MLDOCK_TRAIN="toy.train:train")
+    assert result.returncode == 0, result.stderr
+    assert (root / "model" / "weights.json").is_file()
+    assert not (root / "model" / "mldock-model.json").exists()
+    assert "rank 0 writes the model manifest" in result.stderr
+
+
 def test_raising_train_on_sagemaker_writes_failure_file(run_train, tmp_path):
     root = tmp_path / "opt_ml"
     (root / "input" / "config").mkdir(parents=True)

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mldock import __version__
 from mldock.errors import ConfigError, MldockError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,13 +132,13 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         f"COPY {RUNTIME_DIR}/mldock/ {RUNTIME_ROOT}/mldock/",
         f"COPY {RUNTIME_DIR}/bin/ /usr/local/bin/",
         "ENV " + " \\\n    ".join(f"{key}={json.dumps(value)}" for key, value in env.items()),
-        "",
-        "# The project's code: the layer a code change rebuilds.",
-        f"COPY {_docker_path(spec.source)}/ {PROGRAM_DIR}/src/",
-        "",
+        f"LABEL {LABEL_PROJECT}={json.dumps(spec.project)} {LABEL_VERSION}={json.dumps(__version__)}",
         f"EXPOSE {PORT}",
         'ENTRYPOINT ["mldock-runtime"]',
         'CMD ["serve"]',
+        "",
+        "# The project's code, last: a code change rebuilds this one layer and nothing after it.",
+        f"COPY {_docker_path(spec.source)}/ {PROGRAM_DIR}/src/",
     ]
     return "\n".join(lines) + "\n"
 

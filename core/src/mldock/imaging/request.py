@@ -57,13 +57,13 @@ def build_request(config: ResolvedConfig) -> BuildRequest:
     digest = input_hash(dockerfile=dockerfile, context_dir=config.project_dir, patterns=patterns,
                         extra_files=extra_files, build_args=build_args, platform=build.platform,
                         version=__version__)
-    labels = {
-        LABEL_PROJECT: config.model.project.name,
-        LABEL_INPUT_HASH: digest,
-        LABEL_VERSION: __version__,
-    }
-    if build.dockerfile:  # the rendered Dockerfile sets it itself; a user's may not
-        labels[SAGEMAKER_PORT_LABEL] = "true"
+    # The rendered Dockerfile sets the project, version and SageMaker labels before the code layer;
+    # labels given here become build steps after it, so only the input hash (which cannot be inside
+    # the file it hashes) is added this way, plus the rest for a user's own Dockerfile.
+    labels = {LABEL_INPUT_HASH: digest}
+    if build.dockerfile:
+        labels.update({SAGEMAKER_PORT_LABEL: "true", LABEL_PROJECT: config.model.project.name,
+                       LABEL_VERSION: __version__})
     return BuildRequest(context_dir=config.project_dir, dockerfile=dockerfile,
                         tag=tag_for(image_repository(config), digest), labels=labels,
                         build_args=build_args, platform=build.platform, extra_files=extra_files)

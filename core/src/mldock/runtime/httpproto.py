@@ -27,7 +27,7 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 _date_cache: list[Any] = [0, ""]
 
 # (status, body, content type, extra headers or None)
-Response = tuple[int, bytes, str, list[tuple[str, str]] | None]
+Response = "tuple[int, bytes, str, list[tuple[str, str]] | None]"  # a string: Python 3.9 images
 
 
 def http_date() -> str:

@@ -1,8 +1,8 @@
-"""Request bodies in, predictor results out: JSON, CSV and (when numpy is importable) npy.
+"""Request bodies in, predictor results out: JSON, CSV, JSON lines and (with numpy) npy.
 
 The predictor sees one decoded payload whatever the wire format: ``{"instances": X}`` and
 ``{"inputs": X}`` become ``X``, other JSON stays as is, CSV becomes a list of rows of numbers or
-strings, npy becomes an array. Results are encoded for the client's ``Accept``; numpy arrays and
+strings, JSON lines a list of records, npy an array. Results are encoded for the client's ``Accept``; numpy arrays and
 scalars are converted with ``tolist()``/``item()`` so predictors may return them directly.
 """
 
@@ -16,8 +16,10 @@ from typing import Any
 JSON = "application/json"
 CSV = "text/csv"
 NPY = "application/x-npy"
+JSONL = "application/jsonlines"  # SageMaker batch transform with SplitType=Line
 
 _JSON_ALIASES = {JSON, "text/json"}
+_JSONL_ALIASES = {JSONL, "application/x-jsonlines", "application/jsonl", "application/x-ndjson"}
 _NUMPY: bool | None = None
 
 
@@ -54,7 +56,7 @@ def is_json_type(kind: str) -> bool:
 
 
 def supported_types() -> tuple[str, ...]:
-    return (JSON, CSV, NPY) if numpy_available() else (JSON, CSV)
+    return (JSON, CSV, JSONL, NPY) if numpy_available() else (JSON, CSV, JSONL)
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -92,6 +94,17 @@ def decode_csv(body: bytes) -> list[list[Any]]:
     return rows
 
 
+def decode_jsonl(body: bytes) -> list[Any]:
+    """One JSON document per line -> a list of records (blank lines skipped)."""
+    try:
+        records = [json.loads(line) for line in body.splitlines() if line.strip()]
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(400, f"malformed JSON lines: {exc}") from None
+    if not records:
+        raise PayloadError(400, "empty request body: send one JSON document per line")
+    return records
+
+
 def decode_npy(body: bytes) -> Any:
     import numpy
 
@@ -119,6 +132,8 @@ def decode(body: bytes, content_type: str | None) -> tuple[Any, str | None, dict
         return data, None, None
     if kind == CSV:
         return decode_csv(body), None, None
+    if kind in _JSONL_ALIASES:
+        return decode_jsonl(body), None, None
     if kind == NPY and numpy_available():
         return decode_npy(body), None, None
     raise PayloadError(415, f"unsupported Content-Type {kind!r}: use one of "
@@ -170,6 +185,15 @@ def encode_csv(result: Any) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def encode_jsonl(result: Any) -> bytes:
+    """One JSON document per prediction."""
+    if hasattr(result, "tolist"):
+        result = result.tolist()
+    if not isinstance(result, (list, tuple)):
+        result = [result]
+    return b"".join(encode_json(item) + b"\n" for item in result)
+
+
 def encode_npy(result: Any) -> bytes:
     import numpy
 
@@ -204,6 +228,8 @@ def choose_accept(accept: str | None, default: str = JSON) -> str:
             return JSON
         if kind in ("text/*", CSV):
             return CSV
+        if kind in _JSONL_ALIASES:
+            return JSONL
         if kind in supported:
             return kind
     raise PayloadError(406, f"cannot answer with {accept!r}: accepted types are "
@@ -215,4 +241,6 @@ def encode(result: Any, kind: str) -> bytes:
         return encode_csv(result)
     if kind == NPY:
         return encode_npy(result)
+    if kind == JSONL:
+        return encode_jsonl(result)
     return encode_json(result)

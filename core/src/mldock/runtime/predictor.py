@@ -86,7 +86,7 @@ def load_into(state: ModelState, source: str, reference: str | None,
     except BaseException as exc:  # noqa: BLE001 - reported on readiness routes
         state.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         state.status = FAILED
-        log("model failed to load:\n" + "".join(traceback.format_exception(exc)).rstrip())
+        log("model failed to load:\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
 
 
 def start_loading(state: ModelState, source: str, reference: str | None,

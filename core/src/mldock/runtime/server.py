@@ -5,8 +5,8 @@ Environment read (first match wins where several are listed):
 - port: ``SAGEMAKER_BIND_TO_PORT``, ``AIP_HTTP_PORT``, ``MLDOCK_PORT``, else 8080;
   host: ``MLDOCK_HOST`` (default ``0.0.0.0``)
 - payload limit in MB: ``SAGEMAKER_MAX_PAYLOAD_IN_MB``, ``MLDOCK_MAX_PAYLOAD_MB``, else 6
-- ``MLDOCK_WORKERS`` (default 1): pre-forked processes sharing the listening socket, each loading
-  the model; ``auto`` means one per CPU
+- ``MLDOCK_WORKERS`` (default 1): pre-forked processes on the same port (``SO_REUSEPORT``
+  sockets, else one shared socket), each loading the model; ``auto`` means one per CPU
 - ``MLDOCK_PREDICTOR`` (else the manifest's ``predictor``), the model directory (see
   :mod:`mldock.runtime.modeldir`), ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``,
   ``MLDOCK_MODEL_NAME`` (v2 metadata, default ``model``)
@@ -104,11 +104,16 @@ class ServerConfig:
                           model_name=env.get("MLDOCK_MODEL_NAME") or "model"))
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything slow happens."""
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket, bound before anything slow happens."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
@@ -152,8 +157,26 @@ def run_worker(sock: socket.socket, config: ServerConfig, worker: int | None,
     return EXIT_OK
 
 
-def _supervise(sock: socket.socket, config: ServerConfig, env: Mapping[str, str]) -> int:
-    """Fork ``workers`` processes on the shared socket; restart any that dies; forward SIGTERM."""
+def bind_all(config: ServerConfig) -> list[socket.socket]:
+    """One socket, or with several workers one ``SO_REUSEPORT`` socket each on the same port.
+
+    Measured: with one shared socket, whichever worker wakes first accepts a whole burst of new
+    connections (asyncio accepts in a loop), so keep-alive clients often all land on one worker.
+    ``SO_REUSEPORT`` lets the kernel spread connections across workers. The parent keeps every
+    socket open, so connections queued for a worker that is being restarted are not lost.
+    """
+    reuse = config.workers > 1 and REUSE_PORT
+    first = bind(config.host, config.port, reuse_port=reuse)
+    sockets = [first]
+    if reuse:
+        port = first.getsockname()[1]
+        sockets += [bind(config.host, port, reuse_port=True) for _ in range(config.workers - 1)]
+    return sockets
+
+
+def _supervise(sockets: list[socket.socket], config: ServerConfig,
+               env: Mapping[str, str]) -> int:
+    """Fork ``workers`` processes on the sockets; restart any that dies; forward SIGTERM."""
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
 
@@ -162,9 +185,13 @@ def _supervise(sock: socket.socket, config: ServerConfig, env: Mapping[str, str]
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            mine = sockets[index % len(sockets)]
+            for other in sockets:
+                if other is not mine:
+                    other.close()
             code = 1
             try:
-                code = run_worker(sock, config, index, env)
+                code = run_worker(mine, config, index, env)
             finally:
                 os._exit(code)
         children[pid] = index
@@ -211,15 +238,17 @@ def serve(argv: Sequence[str] = (), env: Mapping[str, str] | None = None, *,
         log(f"cannot start the server: {problem}")
         return EXIT_USAGE
     try:
-        sock = bind(config.host, config.port)
+        sockets = bind_all(config)
     except OSError as exc:
         log(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
             " (is another server using the port? set MLDOCK_PORT)")
         return EXIT_USAGE
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
-    log(f"serving on http://{shown}:{sock.getsockname()[1]} (platform {config.platform}, model"
-        f" {config.model_source}, {config.workers} worker(s), pid {os.getpid()})")
+    port = sockets[0].getsockname()[1]
+    log(f"serving on http://{shown}:{port} (bound to {config.host}:{port}, platform"
+        f" {config.platform}, model {config.model_source}, {config.workers} worker(s),"
+        f" pid {os.getpid()})")
     sys.stderr.flush()
     if config.workers == 1:
-        return run_worker(sock, config, None, env)
-    return _supervise(sock, config, env)
+        return run_worker(sockets[0], config, None, env)
+    return _supervise(sockets, config, env)

@@ -40,10 +40,10 @@ def _write_failure(path: Path | None, text: str) -> None:
 
 def _report_exception(exc: BaseException, failure: Path | None) -> None:
     """Traceback to stderr; on SageMaker, summary line then traceback to the failure file."""
-    text = "".join(traceback.format_exception(exc))
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     sys.stderr.write(text)
     sys.stderr.flush()
-    summary = traceback.format_exception_only(exc)[-1].strip()
+    summary = traceback.format_exception_only(type(exc), exc)[-1].strip()
     _write_failure(failure, f"{summary}\n\n{text}")
 
 
@@ -125,6 +125,9 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
     finally:
         ctx.close()
 
+    if not ctx.is_master:  # shared model folders (Vertex, Azure) must get one manifest only
+        log(f"training finished on rank {ctx.rank}; rank 0 writes the model manifest")
+        return EXIT_OK
     try:
         write_manifest(ctx.model_dir, predictor=env.get("MLDOCK_PREDICTOR") or None,
                        run_id=ctx.run_id, extra={"platform": platform, "job_id": ctx.job_id})
