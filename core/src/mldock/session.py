@@ -90,8 +90,17 @@ class Session:
         return self.config.model.deploy.deployer
 
     @cached_property
+    def deployer_record(self) -> Any:
+        return self.registry.get("deployer", self.deployer_name)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the deployer runs images elsewhere (it needs them pushed and data staged)."""
+        return "registry" in self.deployer_record.capabilities
+
+    @cached_property
     def deployer(self) -> "Deployer":
-        return self._build("deployer", self.registry.get("deployer", self.deployer_name))
+        return self._build("deployer", self.deployer_record)
 
     def storage_for(self, uri: str) -> "ArtifactStore":
         """A store rooted at ``uri`` (data channels given as URIs), with the project's options."""

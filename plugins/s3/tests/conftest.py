@@ -73,7 +73,8 @@ class MotoServer:
             time.sleep(0.1)
 
     def post(self, path: str, body: bytes = b"") -> None:
-        request = urllib.request.Request(f"{self.url}{path}", data=body, method="POST")
+        request = urllib.request.Request(f"{self.url}{path}", data=body, method="POST",
+                                         headers={"Content-Type": "text/plain"})
         with urllib.request.urlopen(request, timeout=10):
             pass
 
@@ -90,11 +91,23 @@ class MotoServer:
 
 
 @pytest.fixture(scope="session")
-def moto(tmp_path_factory) -> MotoServer:
+def start_moto(tmp_path_factory):
+    """``start_moto()`` starts one more moto server; every server started is stopped at the end."""
+    started: list[MotoServer] = []
+
+    def start() -> MotoServer:
+        started.append(MotoServer(tmp_path_factory.mktemp("moto")))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(start_moto) -> MotoServer:
     """The session's moto server (S3 endpoint at ``moto.url``)."""
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
+    return start_moto()
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("mldock.cli.deploy_cmd:deploy_app", "Serve a run's model on the configured target."),
     "undeploy": ("mldock.cli.deploy_cmd:undeploy_app", "Stop and remove an endpoint."),
     "predict": ("mldock.cli.deploy_cmd:predict_app", "Send a request to a deployed endpoint."),
+    "batch": ("mldock.cli.batch_cmd:app", "Run a batch prediction job over stored data."),
     "runs": ("mldock.cli.runs_cmd:app", "List, show and compare tracked runs."),
     "logs": ("mldock.cli.runs_cmd:logs_app", "Show (or follow) the logs of a run."),
     "plugins": ("mldock.cli.plugins_cmd:app", "List installed plugins and diagnose broken ones."),

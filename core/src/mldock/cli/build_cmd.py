@@ -48,9 +48,10 @@ def build_command(
 
 @push_app.command("push")
 def push_command(
-    repository: str = typer.Option(..., "--repository", "-r", metavar="HOST/REPO",
-                                   help="Registry repository, e.g. 123.dkr.ecr…/iris or"
-                                        " localhost:5000/iris (the tag is the image's own)."),
+    repository: str | None = typer.Option(
+        None, "--repository", "-r", metavar="HOST/REPO",
+        help="Registry repository, e.g. localhost:5000/iris (the tag is the image's own);"
+             " default: the registry of the configured cloud deployer (ECR, ACR, …)."),
     username: str | None = typer.Option(None, "--username", "-u", help="Registry user name."),
     password_env: str | None = typer.Option(
         None, "--password-env", metavar="VAR",
@@ -59,12 +60,16 @@ def push_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no progress."),
 ) -> None:
     """Build the image if needed, push it, and print the registry's digest."""
-    repository = check_repository(repository)
     config = _config()
-    auth = _auth(config, username, password_env)
     builder = _builder(config, need_push=True)
     with _progress(quiet or json_) as progress:
         result = run_build(config, builder, progress)
+        if repository is None:
+            target = _deployer_target(config, result.tag)
+            repository, auth = target.repository, target.auth
+        else:
+            repository = check_repository(repository)
+            auth = _auth(config, username, password_env)
         pushed = builder.push(result.tag, repository, auth=auth, progress=progress)
     if json_:
         print_json({"reference": pushed.reference, "digest": pushed.digest, "image": result.tag,
@@ -85,6 +90,19 @@ def run_build(config: ResolvedConfig, builder: Builder, progress: ProgressSink) 
     result = builder.build(request, progress=progress)
     registry.notify("mldock_after_build", project_dir=config.project_dir, result=result)
     return result
+
+
+def _deployer_target(config: ResolvedConfig, tag: str):
+    """The configured deployer's registry for ``tag`` (fresh credentials), or a usage error."""
+    from mldock.host import get_host
+    from mldock.session import Session
+
+    session = Session(config, get_host().registry)
+    target = session.deployer.registry_target(tag)
+    if target is None:
+        raise UsageError(f"deployer {session.deployer_name!r} has no registry to push to",
+                         hint="give --repository HOST/REPO, or choose a cloud target with --env")
+    return target
 
 
 def registry_auth(config: ResolvedConfig) -> dict[str, str] | None:

@@ -131,6 +131,7 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         "# The mldock runtime and the train/serve shims.",
         f"COPY {RUNTIME_DIR}/mldock/ {RUNTIME_ROOT}/mldock/",
         f"COPY {RUNTIME_DIR}/bin/ /usr/local/bin/",
+        f"RUN python -m compileall -q {RUNTIME_ROOT}",
         "ENV " + " \\\n    ".join(f"{key}={json.dumps(value)}" for key, value in env.items()),
         f"LABEL {LABEL_PROJECT}={json.dumps(spec.project)} {LABEL_VERSION}={json.dumps(__version__)}",
         f"EXPOSE {PORT}",

@@ -7,7 +7,10 @@ flags its records may declare, and :mod:`mldock.testing` holds one contract test
 from mldock.interfaces.builder import Builder, BuildRequest, BuildResult, PushResult
 from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
 from mldock.interfaces.deploy import (
+    BatchRequest,
+    BatchResult,
     MetricsSink,
+    RegistryTarget,
     Deployer,
     DeployRequest,
     Deployment,
@@ -20,6 +23,9 @@ from mldock.interfaces.tracking import Lineage, Metric, RunRecord, RunStatus, Tr
 
 __all__ = [
     "ArtifactRef",
+    "BatchRequest",
+    "BatchResult",
+    "RegistryTarget",
     "ArtifactStore",
     "BuildRequest",
     "BuildResult",

@@ -53,6 +53,43 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
+class RegistryTarget:
+    """Where a remote target wants the image pushed, with credentials fetched just now.
+
+    Attributes:
+        repository: ``HOST/REPO`` without tag (the image keeps its own input-hash tag).
+        auth: ``{"username": …, "password": …}`` for the docker SDK, or ``None`` to use the
+            engine's own login. Tokens expire (ECR: 12 h), so deployers fetch them per call.
+    """
+
+    repository: str
+    auth: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A batch prediction job over stored data (SageMaker batch transform, Vertex batch…)."""
+
+    run_id: str
+    image: str
+    model_uri: str
+    input_uri: str
+    output_uri: str
+    content_type: str = "application/json"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """How a batch job ended; predictions are under ``output_uri``."""
+
+    job_id: str
+    status: str
+    output_uri: str
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class DeployRequest:
     """An endpoint to create, or to update in place when ``name`` exists."""
 
@@ -104,6 +141,19 @@ class Deployer(ABC):
         the platform's failure text in ``failure_reason``.
         """
         raise NotImplementedError(f"{type(self).__name__} does not run training jobs")
+
+    def registry_target(self, image: str) -> RegistryTarget | None:
+        """Where ``image`` must be pushed before this target can run it, or ``None`` (local).
+
+        Deployers with the ``registry`` capability return the repository (created if missing)
+        and fresh credentials; core pushes with the builder and passes the pushed reference
+        (``repo@sha256:…``) as the job's image.
+        """
+        return None
+
+    def batch(self, request: BatchRequest, *, progress: ProgressSink = null_progress) -> BatchResult:
+        """Run a batch prediction job to its end (capability ``batch``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run batch jobs")
 
     # --- serving ------------------------------------------------------------------------------
     @abstractmethod

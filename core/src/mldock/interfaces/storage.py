@@ -82,6 +82,17 @@ class ArtifactStore(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot fetch data URIs")
 
+    def stage_data(self, folder: Path, digest: str, *,
+                   progress: ProgressSink = null_progress) -> str:
+        """Upload a data folder as plain objects (not content-addressed) and return its URI.
+
+        For platforms that read a channel's raw files from storage (SageMaker, Vertex AI, Azure
+        ML). ``digest`` is the folder's content hash: stores put it under ``data/<digest>/`` and
+        skip the upload when that prefix is complete already. Local-only stores raise
+        ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot stage data for remote jobs")
+
     def uri_for(self, key: str) -> str:
         """The full URI of ``key`` in this store."""
         return f"{self.uri.rstrip('/')}/{key}"

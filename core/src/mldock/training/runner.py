@@ -50,7 +50,8 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     config = session.config
     hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
     channels = resolve_channels(session)
-    image = image_id = None
+    image = image_id = pushed = None
+    remote = session.remote and not no_container
     if not no_container:
         from mldock.imaging.request import image_for
 
@@ -59,7 +60,9 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
             raise MldockError(f"image {image} is not built for the current code",
                               hint="run 'mldock build'", exit_code=4)
         image_id = _image_id(image)
-    platform = "local" if no_container or session.deployer_name == "local" else session.deployer_name
+        if remote:
+            pushed = push_image(session, image, progress)
+    platform = "local" if no_container or not remote else session.deployer_name
     commit, dirty = git_state(session.project_dir)
     tracker = session.tracker
     run_id = tracker.create_run(session.project, tags={"mldock.platform": platform})
@@ -76,6 +79,7 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     progress(f"run {run_id} started ({'local process' if no_container else image})")
     tracker.log_params(run_id, hyperparameters)
     lineage = Lineage(git_commit=commit, git_dirty=dirty, image=image, image_id=image_id,
+                      image_digest=pushed,
                       config=dict(config.data), platform=platform,
                       inputs={name: ch.lineage() for name, ch in channels.items()})
     tracker.set_lineage(run_id, lineage)
@@ -93,8 +97,10 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
             result = train_in_process(session, run_id, hyperparameters, folders,
                                       progress=progress, on_metrics=sink)
         else:
-            job = TrainingJob(run_id=run_id, image=image, hyperparameters=hyperparameters,
-                              inputs={n: str(f) for n, f in folders.items()},
+            inputs = ({n: stage_channel(session, ch, progress) for n, ch in channels.items()}
+                      if remote else {n: str(f) for n, f in folders.items()})
+            job = TrainingJob(run_id=run_id, image=pushed or image,
+                              hyperparameters=hyperparameters, inputs=inputs,
                               output_uri=session.storage.uri_for(MODEL_KEY.format(run_id=run_id)),
                               options={"work_dir": str(session.run_dir(run_id) / "opt_ml")})
             result = session.deployer.train(job, progress=progress, on_metrics=sink)
@@ -120,11 +126,37 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     return RunOutcome(run_id, status, failure, time.monotonic() - started)
 
 
+def push_image(session: Session, image: str, progress: ProgressSink) -> str | None:
+    """Push ``image`` where the remote deployer wants it; return ``repo@sha256:…`` (or None)."""
+    target = session.deployer.registry_target(image)
+    if target is None:
+        return None
+    progress(f"pushing {image} to {target.repository}")
+    result = session.builder.push(image, target.repository, auth=target.auth, progress=progress)
+    return f"{target.repository}@{result.digest}"
+
+
+def stage_channel(session: Session, channel: Any, progress: ProgressSink) -> str:
+    """A channel as a URI a remote job reads: storage URIs as given, local data uploaded."""
+    if "://" in channel.source and not channel.source.startswith("file://"):
+        return channel.source
+    return session.storage.stage_data(channel.folder, channel.sha256, progress=progress)
+
+
 def _store_model(session: Session, run_id: str, model_uri: str, progress: ProgressSink) -> None:
-    """Put the model folder into the project's store and attach it to the run."""
-    folder = Path(model_uri)
-    if not folder.is_dir():
-        return  # a remote target stored it already; its deployer registered the artifact
+    """Put the model folder into the project's store and attach it to the run.
+
+    A remote target leaves its model in its own storage (``s3://…/model.tar.gz``): that URI is
+    recorded as the run's model artifact as it is.
+    """
+    if "://" in model_uri and not model_uri.startswith("file://"):
+        from mldock.interfaces import ArtifactRef
+
+        session.tracker.log_artifact(run_id, ArtifactRef(
+            key=MODEL_KEY.format(run_id=run_id), uri=model_uri, sha256="", size=0, kind="remote"))
+        progress(f"model stored at {model_uri}")
+        return
+    folder = Path(model_uri.removeprefix("file://"))
     if not (folder / "mldock-model.json").is_file():
         raise MldockError(f"training finished but {folder} holds no mldock-model.json",
                           hint="the image's runtime writes it; rebuild with 'mldock build'")

@@ -109,40 +109,38 @@ class MetricQueue:
                 rows = self._take()
                 self._in_flight = len(rows)
             failure = self._deliver(rows)
-            with self._cond:
-                self._in_flight = 0
-                if failure is None:
-                    self._sent += len(rows)
-                    self._failure = None
-                    backoff = 0.0
-                elif self._is_transient(failure):
-                    self._rows.extendleft(reversed(rows))
-                    self._failure = failure
-                    backoff = min(5.0, max(0.5, backoff * 2))
-                else:
-                    self._dropped.append((len(rows), failure))
-                    self._sent += len(rows)
-                    backoff = 0.0
-                self._cond.notify_all()
+            backoff = 0.0 if failure is None else min(5.0, max(0.5, backoff * 2))
 
     def _deliver(self, rows: list[Row]) -> BaseException | None:
-        """Send rows grouped by run (in order); on a failure, put back what was not sent."""
-        start = 0
-        while start < len(rows):
-            run_id = rows[start][0]
-            end = start
+        """Send rows grouped by run, in order. Returns the transient failure that stopped it.
+
+        A group the server refuses for good is dropped (and remembered for :meth:`flush`); on a
+        transient failure the rows not yet sent go back to the head of the queue.
+        """
+        done = 0  # rows sent or dropped
+        failure: BaseException | None = None
+        while done < len(rows):
+            run_id = rows[done][0]
+            end = done
             while end < len(rows) and rows[end][0] == run_id:
                 end += 1
             try:
-                self._send(run_id, rows[start:end])
-            except BaseException as exc:  # noqa: BLE001 - classified by the caller
-                if start:
-                    with self._cond:
-                        self._sent += start
-                    del rows[:start]
-                return exc
-            start = end
-        return None
+                self._send(run_id, rows[done:end])
+            except BaseException as exc:  # noqa: BLE001 - classified, kept for flush()
+                if self._is_transient(exc):
+                    failure = exc
+                    break
+                with self._cond:
+                    self._dropped.append((end - done, exc))
+            done = end
+        with self._cond:
+            self._in_flight = 0
+            self._sent += done
+            self._failure = failure
+            if failure is not None:
+                self._rows.extendleft(reversed(rows[done:]))
+            self._cond.notify_all()
+        return failure
 
     # --- waiting ------------------------------------------------------------------------------------
     @property

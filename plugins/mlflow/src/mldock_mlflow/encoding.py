@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
 from typing import Any, Mapping
 
@@ -45,7 +46,7 @@ SCALAR_LINEAGE = ("git_commit", "git_dirty", "image", "image_id", "image_digest"
 MAX_TAG_VALUE = 8000
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
-_SAFE_KEY = re.compile(r"^[\w./\- ]+$")
+_SAFE_NAME = re.compile(r"^[/\w.\- :]+$")
 
 BOOKKEEPING = frozenset({PROJECT_TAG, RUN_ID_TAG, ERROR_TAG, CONFIG_TAG, CONFIG_ARTIFACT_TAG,
                          STRING_PARAMS_TAG, MODEL_PATH_TAG,
@@ -148,10 +149,18 @@ def decode_lineage(tags: Mapping[str, str], config: Mapping[str, Any] | None = N
 # --- artifacts --------------------------------------------------------------------------------
 
 
+def valid_name(name: str) -> bool:
+    """Whether MLflow accepts ``name`` as a metric, param or tag name (same rule as its server)."""
+    if not name or len(name) > MAX_KEY or not _SAFE_NAME.match(name):
+        return False
+    norm = posixpath.normpath(name)
+    return norm == name and norm != "." and not norm.startswith(("..", "/"))
+
+
 def artifact_tag_key(key: str) -> str:
     """The tag naming an artifact: its key when MLflow accepts it as a tag name, else a hash."""
     candidate = ARTIFACT_PREFIX + key
-    if len(candidate) <= MAX_KEY and _SAFE_KEY.match(key) and ".." not in key.split("/"):
+    if valid_name(candidate):
         return candidate
     return ARTIFACT_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
 

@@ -1,0 +1,37 @@
+"""Entry point ``mlflow`` of mldock-mlflow: registers the MLflow tracker. Imports no MLflow.
+
+Selected by ``[tracking] uri = "mlflow+http://HOST:PORT"`` (or ``mlflow+https``), or by
+``[tracking] backend = "mlflow"`` with a plain ``http(s)://`` URI; options in ``[tracking.mlflow]``
+(see :mod:`mldock_mlflow.config`). MLflow's client is imported by the factory, when a command first
+needs the tracker.
+"""
+
+from __future__ import annotations
+
+from mldock.markers import hookimpl
+from mldock.records import FactoryContext, TrackerRecord
+
+from mldock_mlflow.uris import SCHEMES
+
+
+def make_tracker(context: FactoryContext):
+    """Build the tracker for ``context.uri``; a URI it cannot use is a config error."""
+    from mldock.errors import ConfigError
+    from mldock_mlflow.uris import URI_HINT, TrackingUriError, http_uri
+
+    try:
+        http_uri(context.uri or "")
+    except TrackingUriError as exc:
+        file = context.config.path.name if getattr(context.config, "path", None) else "mldock.toml"
+        raise ConfigError(file, "tracking.uri", str(exc), hint=URI_HINT) from None
+    from mldock_mlflow.tracker import MlflowTracker
+
+    return MlflowTracker(context.uri or "", context.options)
+
+
+@hookimpl
+def mldock_trackers():
+    return [TrackerRecord(
+        name="mlflow", summary="MLflow tracking server: runs, metrics, lineage, model registry",
+        schemes=SCHEMES, factory=make_tracker, config_model="mldock_mlflow.config:MlflowOptions",
+        capabilities=frozenset({"live-metrics", "artifacts", "concurrent-writers"}))]
