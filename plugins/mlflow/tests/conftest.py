@@ -51,6 +51,8 @@ class Server:
     url: str
     root: Path
     process: subprocess.Popen
+    admin_user: str | None = None
+    admin_password: str | None = None
 
     @property
     def uri(self) -> str:
@@ -140,8 +142,15 @@ def mlflow_auth_server(tmp_path_factory) -> Server:
                           env={"MLFLOW_AUTH_CONFIG_PATH": str(ini),
                                "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
                                "MLFLOW_FLASK_SERVER_SECRET_KEY": "mldock-test-only"})
+    server.admin_user, server.admin_password = ADMIN_USER, ADMIN_PASSWORD
     yield server
     _stop(server.process)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound once, then released)."""
+    return free_port()
 
 
 @pytest.fixture(autouse=True)

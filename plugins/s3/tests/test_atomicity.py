@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mldock.errors import NotFoundError
 from mldock.local.hashing import hash_tree, manifest_bytes
 from mldock.testing._common import snapshot
@@ -183,7 +182,7 @@ def test_concurrent_writer_processes_publish_whole_trees(make_store, moto, tmp_p
                for name in "xyz"}
     writers = [start_put_tree(store, moto, source, repeat=2) for source in sources.values()]
     for writer in writers:
-        out, err = writer.communicate(timeout=300)
+        _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err.decode()[-2000:]
     got = snapshot(Path(store.get_tree(KEY, tmp_path / "out")))
     assert got in [snapshot(source) for source in sources.values()]

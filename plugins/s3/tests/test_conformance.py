@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import ClassVar
 
+import pytest
 from mldock.testing import ArtifactStoreContract, RegistrationContract
 
 
@@ -44,4 +45,4 @@ class TestS3StorePathStyle(TestS3Store):
 class TestRegistration(RegistrationContract):
     entry_point_name = "s3"
     distribution = "mldock-s3"
-    expected = {"storage": ["s3"]}
+    expected: ClassVar[dict[str, list[str]]] = {"storage": ["s3"]}

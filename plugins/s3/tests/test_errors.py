@@ -18,7 +18,6 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
-
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
 from mldock_s3.errors import describe
 from mldock_s3.store import S3ArtifactStore
@@ -228,7 +227,7 @@ def test_doctor_names_the_missing_bucket(moto, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLDOCK_")}
     out = subprocess.run([sys.executable, "-c", "from mldock.cli.main import main; main()",
                           "doctor", "--json"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=120, env=env)
+                         timeout=120, env=env, check=False)
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     bucket_check = checks["storage s3 (base): S3 bucket"]
     assert not bucket_check["ok"] and "bucket 'not-there' does not exist" in bucket_check["detail"]

@@ -96,10 +96,12 @@ class MetricQueue:
         backoff = 0.0
         while True:
             with self._cond:
-                deadline = time.monotonic() + (backoff or self.interval)
-                while not self._stop and len(self._rows) < self.batch:
+                if backoff:  # the server failed: wait before trying again, whatever is queued
+                    self._cond.wait_for(lambda: self._stop, timeout=backoff)
+                deadline = time.monotonic() + self.interval
+                while not self._stop and len(self._rows) < self.batch and not backoff:
                     left = deadline - time.monotonic()
-                    if left <= 0 or (self._rows and self._flush_waiting and not backoff):
+                    if left <= 0 or (self._rows and self._flush_waiting):
                         break
                     self._cond.wait(left)
                 if not self._rows:

@@ -220,8 +220,13 @@ class MlflowTracker(Tracker):
             else:
                 raise UsageError(f"a run with id {run_id!r} already exists on {self.url}")
             all_tags[enc.RUN_ID_TAG] = run_id
-        with self._call(f"creating a run in experiment {name!r}"):
-            run = self.client.create_run(experiment_id, tags=all_tags)
+        try:
+            with self._call(f"creating a run in experiment {name!r}"):
+                run = self.client.create_run(experiment_id, tags=all_tags)
+        except MldockError:
+            self._experiments.pop(name, None)  # deleted since it was cached? then say that
+            self._experiment_id(name, create=False)
+            raise
         mlflow_id = run.info.run_id
         self._ids[mlflow_id] = mlflow_id
         if run_id is not None:

@@ -17,8 +17,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
-
 from mldock.errors import MldockError
+
 from mldock_s3 import __version__
 from mldock_s3.config import MB, S3Options
 from mldock_s3.errors import describe

@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-
 from mldock.config.plugin_config import EnvSecret, PluginConfig
+from pydantic import Field, field_validator, model_validator
 
 MB = 1 << 20
 
@@ -67,7 +66,7 @@ class S3Options(PluginConfig):
         return value.strip().rstrip("/")
 
     @model_validator(mode="after")
-    def _check_credentials(self) -> "S3Options":
+    def _check_credentials(self) -> S3Options:
         has_id, has_secret = self.access_key_id is not None, self.secret_access_key is not None
         if has_id != has_secret:
             raise ValueError("access_key_id and secret_access_key go together: give both or"

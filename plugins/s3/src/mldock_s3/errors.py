@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Iterator
 
 from botocore import exceptions as bce
-
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
 
 CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile (AWS_PROFILE or"

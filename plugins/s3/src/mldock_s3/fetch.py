@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ProgressSink, null_progress
 from mldock.local.hashing import CHUNK_SIZE
 from mldock.local.storage import validate_key
+
 from mldock_s3.client import S3Connection
 from mldock_s3.errors import is_missing, translated
 from mldock_s3.location import S3Location

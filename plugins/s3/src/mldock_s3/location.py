@@ -22,7 +22,7 @@ class S3Location:
     prefix: str = ""
 
     @classmethod
-    def parse(cls, uri: str) -> "S3Location":
+    def parse(cls, uri: str) -> S3Location:
         """Split ``s3://bucket/some/prefix``; raise UsageError naming the URI if it is not one."""
         text = (uri or "").strip()
         if not text.lower().startswith(SCHEME):
@@ -44,7 +44,7 @@ class S3Location:
         """The object key of ``parts`` joined under this prefix."""
         return "/".join(p for p in (self.prefix, *parts) if p)
 
-    def child(self, *parts: str) -> "S3Location":
+    def child(self, *parts: str) -> S3Location:
         return S3Location(self.bucket, self.key(*parts))
 
     def __str__(self) -> str:

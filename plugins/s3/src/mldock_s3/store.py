@@ -33,6 +33,7 @@ from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactRef, ArtifactStore, HealthCheck, ProgressSink, null_progress
 from mldock.local.hashing import Manifest, file_mode, iter_tree_files, manifest_bytes, sha256_bytes
 from mldock.local.storage import REF_NAME, validate_key
+
 from mldock_s3.client import S3Connection, connect
 from mldock_s3.config import S3Options
 from mldock_s3.errors import describe

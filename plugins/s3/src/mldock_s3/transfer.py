@@ -27,9 +27,9 @@ from typing import Any
 
 from boto3.s3.transfer import create_transfer_manager
 from botocore.exceptions import ClientError
-
 from mldock.errors import MldockError
 from mldock.local.hashing import CHUNK_SIZE, sha256_and_size
+
 from mldock_s3.client import S3Connection
 from mldock_s3.errors import is_missing, translated
 from mldock_s3.location import S3Location
@@ -59,7 +59,7 @@ class Source:
     signature: tuple[int, int]
 
     @classmethod
-    def hash(cls, path: Path) -> "Source":
+    def hash(cls, path: Path) -> Source:
         before = os.stat(path)
         digest, size = sha256_and_size(path)
         return cls(path, digest, size, (before.st_size, before.st_mtime_ns))
