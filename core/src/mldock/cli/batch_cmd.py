@@ -22,24 +22,17 @@ def batch(
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the model of a run over every record under --input; predictions go to --output."""
-    from mldock.cli.deploy_cmd import _pick_run
-    from mldock.errors import MldockError, NotFoundError
+    from mldock.cli.deploy_cmd import run_model
+    from mldock.errors import MldockError
     from mldock.interfaces import BatchRequest
     from mldock.session import Session
-    from mldock.training.runner import model_artifact
 
     session = Session.open()
     if "batch" not in session.deployer_record.capabilities:
         raise MldockError(f"deployer {session.deployer_name!r} does not run batch jobs",
                           hint="use a target with batch support, e.g. --env aws (SageMaker)",
                           exit_code=2)
-    chosen = _pick_run(session, run)
-    artifact = model_artifact(chosen)
-    if artifact is None:
-        raise NotFoundError(f"run {chosen.id} has no stored model", hint="retrain: mldock train")
-    image = chosen.lineage.image_digest or chosen.lineage.image
-    if not image:
-        raise NotFoundError(f"run {chosen.id} records no image", hint="train in the image first")
+    chosen, artifact, image = run_model(session, run)
     result = session.deployer.batch(
         BatchRequest(run_id=chosen.id, image=image, model_uri=artifact.uri, input_uri=input_uri,
                      output_uri=output_uri, content_type=content_type), progress=info)

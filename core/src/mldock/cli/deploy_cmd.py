@@ -34,6 +34,23 @@ def _pick_run(session, run_id: str | None):
                         hint="train one first: mldock train")
 
 
+def run_model(session, run_id: str | None):
+    """(run, model artifact, image) to serve: the given or latest finished run, and the image it
+    trained in (pushed reference first), else the current code's image."""
+    from mldock.training.runner import model_artifact
+
+    chosen = _pick_run(session, run_id)
+    artifact = model_artifact(chosen)
+    if artifact is None:
+        raise NotFoundError(f"run {chosen.id} has no stored model", hint="retrain: mldock train")
+    image = chosen.lineage.image_digest or chosen.lineage.image
+    if not image:
+        from mldock.imaging.request import image_for
+
+        image = image_for(session.config)
+    return chosen, artifact, image
+
+
 @deploy_app.command()
 def deploy(
     run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
@@ -45,7 +62,6 @@ def deploy(
 ) -> None:
     """Create the endpoint, or update it in place, and print its URL once it answers."""
     from mldock.session import Session
-    from mldock.training.runner import model_artifact
 
     session = Session.open()
     deployer = session.deployer
@@ -57,24 +73,17 @@ def deploy(
             print_table(["name", "status", "url", "run", "image"],
                         [[d.name, d.status, d.url, d.run_id, d.image] for d in found])
         return
-    chosen = _pick_run(session, run)
-    artifact = model_artifact(chosen)
-    if artifact is None:
-        raise NotFoundError(f"run {chosen.id} has no stored model", hint="retrain: mldock train")
-    image = chosen.lineage.image_digest or chosen.lineage.image
-    if not image:
-        from mldock.imaging.request import image_for
-
-        image = image_for(session.config)
+    chosen, artifact, image = run_model(session, run)
     model_dir = session.state_dir / "models" / chosen.id
-    if not (model_dir / "mldock-model.json").is_file():
+    if artifact.kind != "remote" and not (model_dir / "mldock-model.json").is_file():
         info(f"fetching the model of run {chosen.id} from {artifact.uri}")
         session.storage.get_tree(artifact.key, model_dir)
     from mldock.interfaces import DeployRequest
 
     request = DeployRequest(
         name=name or session.endpoint_name, image=image, model_uri=artifact.uri, run_id=chosen.id,
-        options={"model_dir": str(model_dir), "model_key": artifact.key, "port": port,
+        options={"model_dir": str(model_dir) if artifact.kind != "remote" else None,
+                 "model_key": artifact.key, "port": port,
                  "project": session.project})
     deployment = deployer.deploy(request, progress=info)
     session.notify("mldock_deployed", deployment=deployment, deployer=session.deployer_name)

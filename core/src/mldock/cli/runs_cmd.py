@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import List, Optional
+from datetime import UTC, datetime
 
 import typer
 
@@ -17,7 +16,7 @@ logs_app = typer.Typer(help="Show (or follow) the logs of a run.")
 def _when(ts: float | None) -> str:
     if not ts:
         return ""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _duration(run) -> str:
@@ -80,7 +79,7 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
 
 
 @app.command("compare")
-def compare(run_ids: List[str] = typer.Argument(..., help="Two or more run ids."),
+def compare(run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
             json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Params and metrics of several runs side by side."""
     from mldock.errors import UsageError

@@ -1,0 +1,207 @@
+"""Artifact storage: S3 throughput and deduplication through mldock's stores, beside their peers.
+
+Against one moto server started here on 127.0.0.1 (real HTTP; all parties share the machine's
+cores with it, so absolute MB/s are moto's, the ratios are the point):
+
+* a 1 GB file up and down: mldock's S3 store (``put_file`` hashes first, ``get_file`` verifies the
+  hash) against boto3's TransferManager with its default settings (``s3.upload_file`` /
+  ``s3.download_file``, no hashing). Goal: ≥ 1.0× boto3's throughput both ways;
+* a tree of 1,000 small files: its first push to S3, then a re-push of the unchanged tree.
+  Goal: re-push ≤ 0.05× the first push;
+* the same tree into the local store against ``cp -r`` (the floor a local copy cannot beat).
+
+The big file is written to a temp folder in 1 MiB chunks and deleted after; memory stays bounded
+on this side (moto itself keeps what it is sent). Figures are printed, never asserted.
+
+    uv run python bench/storage.py [--size-mb 1024] [--files 1000] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import peer_venv  # noqa: E402
+
+BUCKET = "bench"
+DUMMY = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+         "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def moto_server_binary() -> Path:
+    """``moto_server`` from this environment (mldock-s3's test extra), else a peer venv."""
+    local = Path(sys.executable).parent / "moto_server"
+    return local if local.exists() else peer_venv("moto", "moto[server]>=5.0") / "moto_server"
+
+
+class Moto:
+    """A moto server on a free loopback port; :meth:`reset` wipes it between measurements."""
+
+    def __init__(self, log: Path):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([str(moto_server_binary()), "-H", "127.0.0.1", "-p",
+                                         str(self.port)], stdout=log.open("wb"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        sys.exit(f"moto_server did not start; see {log}")
+
+    def reset(self, client) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=60):
+            pass
+        client.create_bucket(Bucket=BUCKET)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def write_random_file(path: Path, size_mb: int) -> None:
+    """``size_mb`` MiB of incompressible bytes, 1 MiB at a time."""
+    block = os.urandom(1 << 20)
+    with path.open("wb") as out:
+        for i in range(size_mb):
+            out.write(i.to_bytes(8, "little") + block[8:])  # every MiB distinct
+
+
+def write_tree(root: Path, files: int, size: int) -> Path:
+    for i in range(files):
+        folder = root / f"part{i % 20:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"file{i:04d}.txt").write_bytes(f"{i}\n".encode() + os.urandom(size))
+    return root
+
+
+def timed(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def drop(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="big file size (MiB)")
+    parser.add_argument("--files", type=int, default=1000, help="small files in the tree")
+    parser.add_argument("--file-kb", type=int, default=4, help="size of each small file (KiB)")
+    parser.add_argument("--rounds", type=int, default=1, help="repetitions (medians reported)")
+    args = parser.parse_args()
+    os.environ.update(DUMMY)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        os.environ.pop(name, None)
+
+    import boto3
+
+    from mldock.local.storage import LocalArtifactStore
+    from mldock_s3.config import S3Options
+    from mldock_s3.store import S3ArtifactStore
+
+    work = Path(tempfile.mkdtemp(prefix="mldock-bench-storage-"))
+    moto = Moto(work / "moto.log")
+    try:
+        client = boto3.client("s3", endpoint_url=moto.url)
+        options = S3Options(endpoint_url=moto.url)
+        big = work / "big.bin"
+        write_random_file(big, args.size_mb)
+        size = big.stat().st_size
+        tree = write_tree(work / "tree", args.files, args.file_kb << 10)
+        tree_bytes = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+        results: dict[str, list[float]] = {}
+
+        def record(name: str, seconds: float) -> None:
+            results.setdefault(name, []).append(seconds)
+
+        for round_ in range(args.rounds):
+            # --- 1 GB up and down; each party on a freshly reset server, order alternating
+            parties = ["mldock", "boto3"] if round_ % 2 == 0 else ["boto3", "mldock"]
+            for party in parties:
+                moto.reset(client)
+                out = work / "down.bin"
+                if party == "boto3":
+                    record("boto3 up", timed(lambda: client.upload_file(str(big), BUCKET, "big")))
+                    record("boto3 down", timed(lambda: client.download_file(BUCKET, "big",
+                                                                            str(out))))
+                else:
+                    store = S3ArtifactStore(f"s3://{BUCKET}/r{round_}", options)
+                    record("mldock up", timed(lambda: store.put_file(big, "big")))
+                    record("mldock down", timed(lambda: store.get_file("big", out)))
+                drop(out)
+
+            # --- small-file tree: first push, unchanged re-push
+            moto.reset(client)
+            store = S3ArtifactStore(f"s3://{BUCKET}/tree{round_}", options)
+            record("tree first push", timed(lambda: store.put_tree(tree, "runs/1/model")))
+            before = (store.stats.bytes_sent, store.stats.requests_head)
+            record("tree re-push", timed(lambda: store.put_tree(tree, "runs/1/model")))
+            resent = store.stats.bytes_sent - before[0]
+            heads = store.stats.requests_head - before[1]
+
+            # --- local store against cp -r
+            local_root, copy = work / "local-store", work / "cp-copy"
+            record("cp -r", timed(lambda: subprocess.run(["cp", "-r", str(tree), str(copy)],
+                                                         check=True)))
+            local = LocalArtifactStore(local_root)
+            record("local first push", timed(lambda: local.put_tree(tree, "runs/1/model")))
+            record("local re-push", timed(lambda: local.put_tree(tree, "runs/1/model")))
+            drop(local_root)
+            drop(copy)
+
+        med = {name: statistics.median(values) for name, values in results.items()}
+        mb = 1e6
+        print(f"big file: {size / mb:.0f} MB; tree: {args.files} files, {tree_bytes / mb:.1f} MB;"
+              f" moto {moto.url}; {args.rounds} round(s), medians\n")
+        print(f"{'':<22}{'upload MB/s':>12}{'download MB/s':>15}")
+        for party in ("mldock", "boto3"):
+            print(f"{party + ' S3':<22}{size / med[party + ' up'] / mb:>12.1f}"
+                  f"{size / med[party + ' down'] / mb:>15.1f}")
+        print(f"\n{'':<22}{'seconds':>12}")
+        for name in ("tree first push", "tree re-push", "local first push", "local re-push",
+                     "cp -r"):
+            print(f"{name:<22}{med[name]:>12.3f}")
+        up = med["boto3 up"] / med["mldock up"]
+        down = med["boto3 down"] / med["mldock down"]
+        print(f"\nmldock / boto3 upload throughput    = {up:.2f} (goal >= 1.0)")
+        print(f"mldock / boto3 download throughput  = {down:.2f} (goal >= 1.0)")
+        print(f"re-push / first push (S3)           = "
+              f"{med['tree re-push'] / med['tree first push']:.3f} (goal <= 0.05;"
+              f" re-push sent {resent} bytes, {heads} HEAD request(s))")
+        print(f"local store push / cp -r            = {med['local first push'] / med['cp -r']:.2f}"
+              " (cp -r is the floor)")
+        print(f"local re-push / local first push    = "
+              f"{med['local re-push'] / med['local first push']:.3f}")
+    finally:
+        moto.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""mldock-aws: the image ``mldock build`` made, run on AWS unchanged (ECR, SageMaker)."""
+
+__version__ = "0.1.0"
