@@ -35,7 +35,7 @@ ADMIN_PASSWORD = "mldock-test-admin-pw"  # a throwaway password of a throwaway l
 START_TIMEOUT = 180.0  # ~6 s on an idle machine; far more on a loaded 2-core CI box
 CLIENT_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
                     "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                    "MLFLOW_TRACKING_URI")
+                    "MLFLOW_TRACKING_URI", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
 
 
 def free_port() -> int:

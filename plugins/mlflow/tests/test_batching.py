@@ -6,13 +6,11 @@ import threading
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from mldock.errors import BackendUnavailableError, MldockError
 from mldock.interfaces import Metric
-
 from mldock_mlflow.batching import MetricQueue
 from mldock_mlflow.tracker import MlflowTracker
+from mlflow.tracking import MlflowClient
 
 
 def test_ten_thousand_metrics_return_quickly_and_all_arrive(mlflow_server):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
-
 from mldock.testing import RegistrationContract, TrackerContract
-
 from mldock_mlflow.tracker import MlflowTracker
 
 
@@ -31,4 +31,4 @@ class TestMlflowTracker(TrackerContract):
 class TestRegistration(RegistrationContract):
     entry_point_name = "mlflow"
     distribution = "mldock-mlflow"
-    expected = {"tracker": ["mlflow"]}
+    expected: ClassVar[dict[str, list[str]]] = {"tracker": ["mlflow"]}

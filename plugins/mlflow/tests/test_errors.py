@@ -9,16 +9,14 @@ import urllib.request
 import uuid
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from mldock.errors import BackendUnavailableError, ConfigError, MldockError, NotFoundError
 from mldock.interfaces import Metric, RunStatus
 from mldock.records import FactoryContext
-
 from mldock_mlflow.config import MlflowOptions
 from mldock_mlflow.errors import ExperimentDeletedError, MlflowAuthError
 from mldock_mlflow.plugin import make_tracker
 from mldock_mlflow.tracker import MlflowTracker
+from mlflow.tracking import MlflowClient
 
 
 def _create_user(server, username: str, password: str) -> None:

@@ -9,14 +9,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from mldock.errors import ConfigError, UsageError
 from mldock.interfaces import ArtifactRef, Lineage, Metric, RunStatus
 from mldock.local.storage import LocalArtifactStore
-
 from mldock_mlflow.config import MlflowOptions
 from mldock_mlflow.tracker import MlflowTracker
+from mlflow.tracking import MlflowClient
 
 
 def _name(prefix: str) -> str:
@@ -37,7 +35,7 @@ def client(mlflow_server) -> MlflowClient:
 
 def _model_tree(root: Path) -> Path:
     model = root / "model"
-    (model / "sub").mkdir(parents=True)
+    (model / "sub").mkdir(parents=True, exist_ok=True)
     (model / "model.joblib").write_bytes(b"\x00model bytes\xff" * 100)
     (model / "mldock-model.json").write_text('{"format": 1}')
     (model / "sub" / "vocab.txt").write_text("a\nb\n")

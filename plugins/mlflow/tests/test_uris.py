@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mldock_mlflow.uris import (
     TrackingUriError,
     container_environment,

@@ -137,6 +137,11 @@ def _client_error(exc, *, action: str, resource: str | None) -> MldockError:
     return MldockError(f"cannot {action}: {code or status}{detail}")
 
 
+def is_aws_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from botocore, boto3 or s3transfer (and so has a description)."""
+    return type(exc).__module__.startswith(("botocore", "boto3", "s3transfer"))
+
+
 @contextlib.contextmanager
 def translated(action: str, *, resource: str | None = None) -> Iterator[None]:
     """Re-raise anything botocore or the file system raise as an MldockError."""
@@ -145,7 +150,6 @@ def translated(action: str, *, resource: str | None = None) -> Iterator[None]:
     except MldockError:
         raise
     except Exception as exc:
-        module = type(exc).__module__
-        if module.startswith(("botocore", "boto3", "s3transfer")) or isinstance(exc, OSError):
+        if is_aws_error(exc) or isinstance(exc, OSError):
             raise describe(exc, action=action, resource=resource) from exc
         raise

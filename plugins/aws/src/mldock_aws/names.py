@@ -49,6 +49,12 @@ def resource_name(endpoint: str) -> str:
     return join(endpoint, stamp())
 
 
+def resource_prefix(endpoint: str) -> str:
+    """What every :func:`resource_name` of ``endpoint`` starts with (``<shortened name>-``)."""
+    width = len(stamp())
+    return join(endpoint, "x" * width)[:-width]
+
+
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """SageMaker's ``[{"Key": …, "Value": …}]`` form, sorted for stable requests."""
     return [{"Key": key, "Value": str(value)} for key, value in sorted(tags.items())]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 Row = tuple[str, str, float, int, int]  # run id, key, value, timestamp (ms), step
 Send = Callable[[str, Sequence[Row]], None]

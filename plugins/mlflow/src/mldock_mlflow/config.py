@@ -7,9 +7,8 @@ every backend's options in the table of its concern instead (``[tracking.mlflow]
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from mldock.config.plugin_config import EnvSecret, PluginConfig
+from pydantic import Field
 
 
 class MlflowOptions(PluginConfig):

@@ -25,7 +25,8 @@ import hashlib
 import json
 import posixpath
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mldock.interfaces import ArtifactRef, Lineage
 

@@ -9,7 +9,6 @@ milliseconds, before MLflow's client spends its retries on it. Nothing here impo
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 
@@ -57,7 +56,7 @@ def probe(url: str, timeout: float) -> None:
         reason = exc.reason
         text = getattr(reason, "strerror", None) or str(reason)
         raise server_unreachable(url, text) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise server_unreachable(url, f"no answer within {timeout:g} s") from None
     except (ConnectionError, OSError) as exc:
         raise server_unreachable(url, exc.strerror or str(exc)) from None

@@ -17,6 +17,7 @@ from mldock_mlflow.uris import SCHEMES
 def make_tracker(context: FactoryContext):
     """Build the tracker for ``context.uri``; a URI it cannot use is a config error."""
     from mldock.errors import ConfigError
+
     from mldock_mlflow.uris import URI_HINT, TrackingUriError, http_uri
 
     try:
@@ -26,7 +27,9 @@ def make_tracker(context: FactoryContext):
         raise ConfigError(file, "tracking.uri", str(exc), hint=URI_HINT) from None
     from mldock_mlflow.tracker import MlflowTracker
 
-    return MlflowTracker(context.uri or "", context.options)
+    model = getattr(context.config, "model", None)
+    project = model.project.name if model is not None else None
+    return MlflowTracker(context.uri or "", context.options, project=project)
 
 
 @hookimpl

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mldock.errors import MldockError
 from mlflow.exceptions import MlflowException
 
-from mldock.errors import MldockError
 from mldock_mlflow import encoding as enc
 from mldock_mlflow.errors import translate
 
@@ -35,7 +35,7 @@ def register(client: Any, name: str, run_id: str, model_path: str) -> Any:
             if again.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile
                 raise
     return client.create_model_version(name, f"runs:/{run_id}/{model_path}", run_id=run_id,
-                                       tags={"mldock.source": "mldock"}, await_creation_for=60)
+                                       tags={"mldock.source": "mldock"}, await_creation_for=0)
 
 
 def register_quietly(tracker: MlflowTracker, run_id: str, model_path: str) -> str | None:

@@ -19,39 +19,39 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
-import re
 import sys
-import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from mlflow.entities import Metric as MlflowMetric
-from mlflow.entities import Param, RunTag, ViewType
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from mldock.errors import MldockError, NotFoundError, UsageError
-from mldock.interfaces import ArtifactRef, HealthCheck, Lineage, Metric, RunRecord, RunStatus, Tracker
+from mldock.interfaces import (
+    ArtifactRef,
+    HealthCheck,
+    Lineage,
+    Metric,
+    RunRecord,
+    RunStatus,
+    Tracker,
+)
+from mlflow.entities import Metric as MlflowMetric
+from mlflow.entities import Param
+from mlflow.exceptions import MlflowException
+
 from mldock_mlflow import encoding as enc
 from mldock_mlflow.artifacts import upload
 from mldock_mlflow.batching import MetricQueue, Row
 from mldock_mlflow.config import MlflowOptions
-from mldock_mlflow.errors import ExperimentDeletedError, is_transient, probe, translate
-from mldock_mlflow.uris import container_environment, container_extra_hosts, http_uri
+from mldock_mlflow.connection import PER_BATCH, RUN_ID, MlflowConnection
+from mldock_mlflow.errors import is_transient, translate
+from mldock_mlflow.uris import container_environment, container_extra_hosts
 
 TO_MLFLOW = {RunStatus.RUNNING: "RUNNING", RunStatus.FINISHED: "FINISHED",
              RunStatus.FAILED: "FAILED", RunStatus.KILLED: "KILLED"}
 FROM_MLFLOW = {"RUNNING": RunStatus.RUNNING, "SCHEDULED": RunStatus.RUNNING,
                "FINISHED": RunStatus.FINISHED, "FAILED": RunStatus.FAILED,
                "KILLED": RunStatus.KILLED}
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-MLFLOW_ID = re.compile(r"^[0-9a-f]{32}$")
-PER_BATCH = 100  # params or tags per log_batch request
-RUNS_HINT = "see 'mldock runs list' for the runs of this project"
 _OPEN: weakref.WeakSet[MlflowTracker] = weakref.WeakSet()
 
 
@@ -65,39 +65,20 @@ def _flush_all_at_exit() -> None:
                   file=sys.stderr)
 
 
-def _apply_client_settings(options: MlflowOptions) -> None:
-    """Hand timeout, retries and credentials to MLflow's client, which reads them from the env.
+class MlflowTracker(MlflowConnection, Tracker):
+    """Runs tracked on the MLflow server at ``uri`` (``mlflow+http(s)://…`` or ``http(s)://…``).
 
-    Options written in the config win over the environment; defaults only fill in what the
-    environment leaves unset. Credentials are copied from the variables the config names into
-    ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` of this process (never printed or stored).
+    Args:
+        uri: the tracking URI.
+        options: ``[tracking.mlflow]``; defaults when ``None``.
+        project: the session's project, whose experiment :meth:`check` reports on.
     """
-    explicit = options.model_fields_set
-    for field, variable in (("request_timeout", "MLFLOW_HTTP_REQUEST_TIMEOUT"),
-                            ("max_retries", "MLFLOW_HTTP_REQUEST_MAX_RETRIES")):
-        if field in explicit or variable not in os.environ:
-            os.environ[variable] = str(getattr(options, field))
-    if options.username is not None:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = options.username.value() or ""
-    if options.password is not None:
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = options.password.value() or ""
 
-
-class MlflowTracker(Tracker):
-    """Runs tracked on the MLflow server at ``uri`` (``mlflow+http(s)://…`` or ``http(s)://…``)."""
-
-    def __init__(self, uri: str, options: MlflowOptions | None = None):
-        self.options = options or MlflowOptions()
-        self.url = http_uri(uri)
-        self.uri = uri
-        _apply_client_settings(self.options)
-        self.user = os.environ.get("MLFLOW_TRACKING_USERNAME") or None
-        self.client = MlflowClient(tracking_uri=self.url, registry_uri=self.url)
-        self._lock = threading.Lock()
-        self._ids: dict[str, str] = {}  # mldock id -> MLflow run id
-        self._experiments: dict[str, str] = {}  # name -> id
+    def __init__(self, uri: str, options: MlflowOptions | None = None, *,
+                 project: str | None = None):
+        super().__init__(uri, options)
+        self.project = project
         self._metric_names: set[str] = set()  # names known to be valid
-        self._probed = False
         self._queue = MetricQueue(self._send_metrics, lambda exc: getattr(exc, "transient", False),
                                   max_pending=self.options.max_pending_metrics,
                                   flush_timeout=float(self.options.request_timeout))
@@ -106,107 +87,11 @@ class MlflowTracker(Tracker):
     def __repr__(self) -> str:
         return f"MlflowTracker({self.url!r})"
 
-    # --- plumbing ---------------------------------------------------------------------------------
-    def _ready(self) -> None:
-        """Probe the server once, so "not running" is one quick clear line."""
-        if not self._probed:
-            probe(self.url, min(5.0, float(self.options.request_timeout)))
-            self._probed = True
-
-    @contextmanager
-    def _call(self, action: str, missing: str | None = None) -> Iterator[None]:
-        self._ready()
-        try:
-            yield
-        except MlflowException as exc:
-            raise translate(exc, url=self.url, action=action, user=self.user,
-                            missing=missing) from None
-        except OSError as exc:
-            raise translate(exc, url=self.url, action=action, user=self.user) from None
-
-    def experiment_name(self, project: str) -> str:
-        return self.options.experiment or project
-
-    def _experiment_id(self, name: str, *, create: bool) -> str | None:
-        if name in self._experiments:
-            return self._experiments[name]
-        with self._call(f"reading experiment {name!r}"):
-            experiment = self.client.get_experiment_by_name(name)
-            if experiment is None and create:
-                try:
-                    self.client.create_experiment(name)
-                except MlflowException as exc:
-                    if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile: fine
-                        raise
-                experiment = self.client.get_experiment_by_name(name)
-        if experiment is None:
-            return None
-        if experiment.lifecycle_stage != "active":
-            raise ExperimentDeletedError(
-                f"MLflow experiment {name!r} on {self.url} is deleted",
-                hint="restore it in the MLflow UI or choose another experiment name"
-                     " ([tracking.mlflow] experiment)")
-        self._experiments[name] = experiment.experiment_id
-        return experiment.experiment_id
-
-    def _active_experiment_ids(self) -> list[str]:
-        with self._call("listing experiments"):
-            return [e.experiment_id for e in self.client.search_experiments(
-                view_type=ViewType.ACTIVE_ONLY, max_results=1000)]
-
-    def _search(self, experiment_ids: list[str], filter_string: str, limit: int) -> list[Any]:
-        if not experiment_ids:
-            return []
-        with self._call("searching runs"):
-            return list(self.client.search_runs(experiment_ids, filter_string,
-                                                max_results=limit,
-                                                order_by=["attributes.start_time DESC"]))
-
-    def _resolve(self, run_id: str) -> str:
-        """MLflow's id of the run mldock calls ``run_id`` (full id, chosen id, or unique prefix)."""
-        if run_id in self._ids:
-            return self._ids[run_id]
-        missing = f"no run {run_id!r} on MLflow server {self.url}"
-        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-            raise NotFoundError(missing, hint=RUNS_HINT)
-        if MLFLOW_ID.match(run_id):
-            try:
-                with self._call(f"reading run {run_id}", missing=missing):
-                    self.client.get_run(run_id)
-                self._ids[run_id] = run_id
-                return run_id
-            except NotFoundError:
-                pass  # perhaps an id given to create_run that looks like MLflow's
-        experiments = self._active_experiment_ids()
-        tagged = self._search(experiments, f"tags.`{enc.RUN_ID_TAG}` = '{run_id}'", 2)
-        if tagged:
-            self._ids[run_id] = tagged[0].info.run_id
-            return tagged[0].info.run_id
-        matches = {r.info.run_id for r in self._search(
-            experiments, f"attributes.run_id LIKE '{run_id}%'", 11)}
-        matches |= {r.info.run_id for r in self._search(
-            experiments, f"tags.`{enc.RUN_ID_TAG}` LIKE '{run_id}%'", 11)}
-        if len(matches) > 1:
-            raise UsageError(f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs match)",
-                             hint="give more characters of the id")
-        if not matches:
-            raise NotFoundError(missing, hint=RUNS_HINT)
-        return matches.pop()
-
-    def _log_batch(self, run: str, action: str, **entities: Sequence[Any]) -> None:
-        with self._call(action, missing=f"no run {run!r} on MLflow server {self.url}"):
-            self.client.log_batch(run, synchronous=True, **entities)
-
-    def _set_tags(self, run: str, tags: Mapping[str, str], action: str) -> None:
-        items = [RunTag(k, v) for k, v in tags.items()]
-        for start in range(0, len(items), PER_BATCH):
-            self._log_batch(run, action, tags=items[start:start + PER_BATCH])
-
     # --- runs -------------------------------------------------------------------------------------
     def create_run(self, project: str, *, tags: Mapping[str, str] | None = None,
                    run_id: str | None = None) -> str:
         name = self.experiment_name(project)
-        experiment_id = self._experiment_id(name, create=True)
+        experiment_id = self.experiment_id(name, create=True)
         all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         all_tags[enc.PROJECT_TAG] = project
         if run_id is not None:
@@ -214,18 +99,18 @@ class MlflowTracker(Tracker):
                 raise UsageError(f"invalid run id {run_id!r}: use up to 128 letters, digits,"
                                  " '.', '_', ':' or '-'")
             try:
-                self._resolve(run_id)
+                self.resolve(run_id)
             except NotFoundError:
                 pass
             else:
                 raise UsageError(f"a run with id {run_id!r} already exists on {self.url}")
             all_tags[enc.RUN_ID_TAG] = run_id
         try:
-            with self._call(f"creating a run in experiment {name!r}"):
+            with self.call(f"creating a run in experiment {name!r}"):
                 run = self.client.create_run(experiment_id, tags=all_tags)
         except MldockError:
             self._experiments.pop(name, None)  # deleted since it was cached? then say that
-            self._experiment_id(name, create=False)
+            self.experiment_id(name, create=False)
             raise
         mlflow_id = run.info.run_id
         self._ids[mlflow_id] = mlflow_id
@@ -234,55 +119,55 @@ class MlflowTracker(Tracker):
         return run_id or mlflow_id
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        run = self._resolve(run_id)
+        run = self.resolve(run_id)
         encoded, literal = enc.encode_params(params)
         for key, value in encoded.items():
             if len(value) > enc.MAX_PARAM_VALUE:
                 raise UsageError(f"param {key!r} is {len(value)} characters long; MLflow keeps"
                                  f" at most {enc.MAX_PARAM_VALUE}", hint="log it as an artifact")
         if literal:
-            with self._call(f"reading run {run_id}"):
+            with self.call(f"reading run {run_id}"):
                 old = self.client.get_run(run).data.tags.get(enc.STRING_PARAMS_TAG)
             merged = sorted(set(json.loads(old or "[]")) | set(literal))
-            self._set_tags(run, {enc.STRING_PARAMS_TAG: json.dumps(merged)},
-                           f"logging params of run {run_id}")
+            self.put_tags(run, {enc.STRING_PARAMS_TAG: json.dumps(merged)},
+                          f"logging params of run {run_id}")
         items = [Param(k, v) for k, v in encoded.items()]
         for start in range(0, len(items), PER_BATCH):
-            self._log_batch(run, f"logging params of run {run_id}",
-                            params=items[start:start + PER_BATCH])
+            self.log_batch(run, f"logging params of run {run_id}",
+                           params=items[start:start + PER_BATCH])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        run = self._resolve(run_id)
+        run = self.resolve(run_id)
         clean = {str(k): str(v) for k, v in tags.items()}
         for key, value in clean.items():
             if len(value) > enc.MAX_TAG_VALUE:
                 raise UsageError(f"tag {key!r} is {len(value)} characters long; MLflow keeps at"
                                  f" most {enc.MAX_TAG_VALUE}")
-        self._set_tags(run, clean, f"setting tags of run {run_id}")
+        self.put_tags(run, clean, f"setting tags of run {run_id}")
 
     def log_artifact(self, run_id: str, artifact: ArtifactRef) -> None:
-        run = self._resolve(run_id)
+        run = self.resolve(run_id)
         path = enc.mlflow_artifact_path(artifact.key)
         uploaded = False
         if self.options.upload_artifacts:
-            with self._call(f"uploading artifact {artifact.key!r} of run {run_id}"):
+            with self.call(f"uploading artifact {artifact.key!r} of run {run_id}"):
                 uploaded = upload(self.client, run, artifact, path)
         tags = {enc.artifact_tag_key(artifact.key):
                 enc.artifact_tag_value(artifact, time.time_ns(), path if uploaded else None)}
         if uploaded and artifact.kind == "tree" and path.rsplit("/", 1)[-1] == "model":
             tags[enc.MODEL_PATH_TAG] = path
-        self._set_tags(run, tags, f"recording artifact {artifact.key!r} of run {run_id}")
+        self.put_tags(run, tags, f"recording artifact {artifact.key!r} of run {run_id}")
 
     def set_lineage(self, run_id: str, lineage: Lineage) -> None:
-        run = self._resolve(run_id)
+        run = self.resolve(run_id)
         tags, big_config = enc.lineage_tags(lineage)
-        with self._call(f"setting lineage of run {run_id}"):
+        with self.call(f"setting lineage of run {run_id}"):
             if big_config is not None:
                 self.client.log_text(run, big_config, enc.CONFIG_ARTIFACT)
             current = self.client.get_run(run).data.tags
             for stale in enc.lineage_keys(current) - set(tags):
                 self.client.delete_tag(run, stale)
-        self._set_tags(run, tags, f"setting lineage of run {run_id}")
+        self.put_tags(run, tags, f"setting lineage of run {run_id}")
 
     def finish_run(self, run_id: str, status: RunStatus | str, *, error: str | None = None
                    ) -> None:
@@ -293,13 +178,13 @@ class MlflowTracker(Tracker):
                              ) from None
         if not status.is_terminal:
             raise UsageError(f"cannot finish run {run_id!r} with status 'running'")
-        run = self._resolve(run_id)
+        run = self.resolve(run_id)
         unsent: MldockError | None = None
         try:
             self.flush()
         except MldockError as exc:  # end the run anyway; report the lost metrics after
             unsent = exc
-        with self._call(f"finishing run {run_id}", missing=f"no run {run_id!r} on {self.url}"):
+        with self.call(f"finishing run {run_id}", missing=f"no run {run_id!r} on {self.url}"):
             current = self.client.get_run(run)
             if FROM_MLFLOW.get(current.info.status, RunStatus.RUNNING).is_terminal:
                 return  # the first terminal status stays
@@ -318,7 +203,7 @@ class MlflowTracker(Tracker):
     # --- metrics ----------------------------------------------------------------------------------
     def log_metrics(self, run_id: str, metrics: Iterable[Metric]) -> None:
         """Queue values for the background sender: returns without waiting for the server."""
-        run = self._ids.get(run_id) or self._resolve(run_id)
+        run = self._ids.get(run_id) or self.resolve(run_id)
         now = int(time.time() * 1000)
         try:
             rows: list[Row] = [(run, str(m.key), float(m.value),
@@ -355,8 +240,8 @@ class MlflowTracker(Tracker):
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         self.flush()
-        run = self._resolve(run_id)
-        with self._call(f"reading metric {key!r} of run {run_id}"):
+        run = self.resolve(run_id)
+        with self.call(f"reading metric {key!r} of run {run_id}"):
             history = self.client.get_metric_history(run, key)
         values = [Metric(m.key, m.value, m.step, m.timestamp / 1000) for m in history]
         return sorted(values, key=lambda m: (m.step, m.timestamp))
@@ -365,20 +250,20 @@ class MlflowTracker(Tracker):
     def get_run(self, run_id: str) -> RunRecord:
         """One run by MLflow id, by an id given to create_run, or by a unique prefix of either."""
         self.flush()
-        run = self._resolve(run_id)
-        with self._call(f"reading run {run_id}", missing=f"no run {run_id!r} on {self.url}"):
+        run = self.resolve(run_id)
+        with self.call(f"reading run {run_id}", missing=f"no run {run_id!r} on {self.url}"):
             return self._record(self.client.get_run(run))
 
     def list_runs(self, project: str | None = None, *, limit: int = 50) -> list[RunRecord]:
         self.flush()
         if project is None:
-            runs = self._search(self._active_experiment_ids(), "", limit)
+            runs = self.search(self.active_experiment_ids(), "", limit)
         else:
             name = self.experiment_name(project)
-            experiment_id = self._experiment_id(name, create=False)
+            experiment_id = self.experiment_id(name, create=False)
             shared = name != project
             where = f"tags.`{enc.PROJECT_TAG}` = '{project}'" if shared else ""
-            runs = self._search([experiment_id] if experiment_id else [], where, limit)
+            runs = self.search([experiment_id] if experiment_id else [], where, limit)
         return [self._record(run) for run in runs]
 
     def _record(self, run: Any) -> RunRecord:
@@ -386,13 +271,13 @@ class MlflowTracker(Tracker):
         tags = dict(data.tags)
         config = None
         if tags.get(enc.CONFIG_ARTIFACT_TAG):
-            with self._call(f"reading the config of run {info.run_id}"):
+            with self.call(f"reading the config of run {info.run_id}"):
                 text = self.client.download_artifacts(info.run_id, tags[enc.CONFIG_ARTIFACT_TAG])
             with open(text, encoding="utf-8") as handle:
                 config = json.load(handle)
         project = tags.get(enc.PROJECT_TAG)
         if project is None:
-            project = self._experiment_name_of(info.experiment_id)
+            project = self.experiment_name_of(info.experiment_id)
         return RunRecord(
             id=tags.get(enc.RUN_ID_TAG) or info.run_id, project=project,
             status=FROM_MLFLOW.get(info.status, RunStatus.RUNNING),
@@ -402,24 +287,17 @@ class MlflowTracker(Tracker):
             tags=enc.visible_tags(tags), artifacts=[ref for ref, _ in enc.decode_artifacts(tags)],
             lineage=enc.decode_lineage(tags, config), error=tags.get(enc.ERROR_TAG))
 
-    def _experiment_name_of(self, experiment_id: str) -> str:
-        for name, known in self._experiments.items():
-            if known == experiment_id:
-                return name
-        with self._call(f"reading experiment {experiment_id}"):
-            return self.client.get_experiment(experiment_id).name
-
     # --- containers, lifecycle, health ------------------------------------------------------------
     def mlflow_run_id(self, run_id: str) -> str:
         """MLflow's id of an mldock run (they differ only for ids given to create_run)."""
-        return self._resolve(run_id)
+        return self.resolve(run_id)
 
     def container_environment(self, run_id: str | None = None, project: str | None = None
                               ) -> dict[str, str]:
         """Env vars for a training container whose code calls ``mlflow`` itself (see uris.py)."""
         return container_environment(
             self.uri, experiment=self.experiment_name(project) if project else self.options.experiment,
-            run_id=self._resolve(run_id) if run_id else None)
+            run_id=self.resolve(run_id) if run_id else None)
 
     def container_extra_hosts(self) -> dict[str, str]:
         return container_extra_hosts(self.uri)
@@ -432,19 +310,19 @@ class MlflowTracker(Tracker):
     def check(self) -> list[HealthCheck]:
         """For ``mldock doctor``: server reachable, credentials accepted, experiment usable."""
         try:
-            self._ready()
+            self.ready()
         except MldockError as exc:
             return [HealthCheck("mlflow server", False, exc.message, exc.hint or "")]
         checks = [HealthCheck("mlflow server", True, f"{self.url} answers")]
-        name = self.options.experiment
+        name = self.options.experiment or self.project
         try:
-            with self._call("listing experiments"):
+            with self.call("listing experiments"):
                 self.client.search_experiments(max_results=1)
             checks.append(HealthCheck("mlflow credentials", True,
                                       f"accepted (user {self.user})" if self.user else
                                       "no authentication needed"))
             if name:
-                found = self._experiment_id(name, create=False)
+                found = self.experiment_id(name, create=False)
                 checks.append(HealthCheck("mlflow experiment", True,
                                           f"{name!r} is active" if found else
                                           f"{name!r} will be created on the first run"))

@@ -25,6 +25,7 @@ from mldock_s3.errors import describe
 
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 120
+MAX_RANGE = 256 * MB
 
 
 @dataclass
@@ -51,7 +52,7 @@ class S3Connection:
         wanted = getattr(self.client.meta.config, "request_checksum_calculation", None)
         return wanted != "when_required" and not self.options.anonymous
 
-    def transfer_config(self) -> TransferConfig:
+    def transfer_config(self, chunksize: int | None = None) -> TransferConfig:
         """s3transfer settings: parts of ``multipart_chunk_mb`` sent ``max_concurrency`` at a time.
 
         Larger parts than boto3's 8 MiB default mean fewer requests per gigabyte (each one costs a
@@ -59,13 +60,25 @@ class S3Connection:
         """
         return TransferConfig(
             multipart_threshold=self.options.multipart_threshold,
-            multipart_chunksize=self.options.multipart_chunksize,
+            multipart_chunksize=chunksize or self.options.multipart_chunksize,
             max_concurrency=self.options.max_concurrency,
             io_chunksize=1 * MB,
             max_io_queue=64,
             num_download_attempts=5,
             preferred_transfer_client="classic",
         )
+
+    def range_size(self, size: int) -> int:
+        """Bytes per ranged GET when downloading ``size`` bytes in parallel.
+
+        The object is cut into ``max_concurrency`` ranges, so every connection is busy with one
+        request and no more requests are made than that (each costs a round trip, and on servers
+        that read the whole object to answer a range, a full read); never smaller than
+        ``multipart_chunk_mb``, never above 256 MiB so that a retried range stays cheap.
+        """
+        share = -(-size // self.options.max_concurrency)
+        share = -(-share // MB) * MB  # whole MiB
+        return max(self.options.multipart_chunksize, min(share, MAX_RANGE))
 
     def credential_source(self) -> str | None:
         """How boto3 found credentials (``env``, ``shared-credentials-file``, ``sso``, …), or None.

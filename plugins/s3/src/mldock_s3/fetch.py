@@ -176,7 +176,6 @@ def fetch(conn: S3Connection, uri: str, dest: Path, *,
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"cannot fetch {uri} into {dest}: it is a file")
     state_path = dest.parent / f"{dest.name}{STATE_SUFFIX}"
-    config = conn.transfer_config()
     with translated(f"fetch {uri}", bucket=loc.bucket, key=loc.prefix or None,
                     endpoint=conn.endpoint):
         objects = _list(conn, loc, uri)
@@ -188,8 +187,9 @@ def fetch(conn: S3Connection, uri: str, dest: Path, *,
         dest.mkdir(parents=True, exist_ok=True)
         meter = TransferProgress(progress, "downloading", uri, total)
         if todo:
+            ranged = conn.transfer_config(conn.range_size(max(o.size for o in todo)))
             _download_all(conn, loc.bucket, sorted(todo, key=lambda o: -o.size), dest, meter,
-                          config)
+                          ranged)
     listed = {obj.rel for obj in objects}
     for rel in sorted(set(previous) - listed):  # gone from the bucket: gone from the mirror
         with contextlib.suppress(OSError):

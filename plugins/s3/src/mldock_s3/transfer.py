@@ -218,7 +218,8 @@ class BlobMover:
                             future.cancel()
                         raise
             if large:
-                self._get_large(large, config, progress, on_bad)
+                ranged = self.conn.transfer_config(self.conn.range_size(max(i[1] for i in large)))
+                self._get_large(large, ranged, progress, on_bad)
 
     def _get_small(self, digest: str, size: int, dest: Path, mode: int,
                    progress: TransferProgress, on_bad: Callable[..., MldockError]) -> None:
