@@ -145,9 +145,10 @@ def main() -> None:
             processes.append(subprocess.Popen(
                 [str(mlflow_bin / "mlflow"), "models", "serve", "-m", str(saved), "-h", "127.0.0.1",
                  "-p", str(port), "-w", "1", "--env-manager", "local"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root))
+                stdout=subprocess.DEVNULL, stderr=(root / "mlflow-serve.log").open("w"), cwd=root,
+                env={**os.environ, "PATH": f"{mlflow_bin}{os.pathsep}{os.environ['PATH']}"}))
             url = f"http://127.0.0.1:{port}/invocations"
-            wait_ready(url, timeout=180)
+            wait_ready(url, timeout=300)
             results["mlflow models serve"] = run_wrk(url, args.seconds, root)
     finally:
         for process in processes:

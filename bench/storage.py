@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import peer_venv  # noqa: E402
+from _peers import peer_venv
 
 BUCKET = "bench"
 DUMMY = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -95,9 +95,10 @@ def write_tree(root: Path, files: int, size: int) -> Path:
     return root
 
 
-def timed(call) -> float:
+def timed(call, *args) -> float:
+    """Seconds ``call(*args)`` took."""
     start = time.perf_counter()
-    call()
+    call(*args)
     return time.perf_counter() - start
 
 
@@ -120,7 +121,6 @@ def main() -> None:
         os.environ.pop(name, None)
 
     import boto3
-
     from mldock.local.storage import LocalArtifactStore
     from mldock_s3.config import S3Options
     from mldock_s3.store import S3ArtifactStore
@@ -147,31 +147,30 @@ def main() -> None:
                 moto.reset(client)
                 out = work / "down.bin"
                 if party == "boto3":
-                    record("boto3 up", timed(lambda: client.upload_file(str(big), BUCKET, "big")))
-                    record("boto3 down", timed(lambda: client.download_file(BUCKET, "big",
-                                                                            str(out))))
+                    record("boto3 up", timed(client.upload_file, str(big), BUCKET, "big"))
+                    record("boto3 down", timed(client.download_file, BUCKET, "big", str(out)))
                 else:
                     store = S3ArtifactStore(f"s3://{BUCKET}/r{round_}", options)
-                    record("mldock up", timed(lambda: store.put_file(big, "big")))
-                    record("mldock down", timed(lambda: store.get_file("big", out)))
+                    record("mldock up", timed(store.put_file, big, "big"))
+                    record("mldock down", timed(store.get_file, "big", out))
                 drop(out)
 
             # --- small-file tree: first push, unchanged re-push
             moto.reset(client)
             store = S3ArtifactStore(f"s3://{BUCKET}/tree{round_}", options)
-            record("tree first push", timed(lambda: store.put_tree(tree, "runs/1/model")))
-            before = (store.stats.bytes_sent, store.stats.requests_head)
-            record("tree re-push", timed(lambda: store.put_tree(tree, "runs/1/model")))
+            record("tree first push", timed(store.put_tree, tree, "runs/1/model"))
+            before = (store.stats.bytes_sent,
+                      store.stats.requests_head + store.stats.requests_list)
+            record("tree re-push", timed(store.put_tree, tree, "runs/1/model"))
             resent = store.stats.bytes_sent - before[0]
-            heads = store.stats.requests_head - before[1]
+            lookups = store.stats.requests_head + store.stats.requests_list - before[1]
 
             # --- local store against cp -r
             local_root, copy = work / "local-store", work / "cp-copy"
-            record("cp -r", timed(lambda: subprocess.run(["cp", "-r", str(tree), str(copy)],
-                                                         check=True)))
+            record("cp -r", timed(subprocess.run, ["cp", "-r", str(tree), str(copy)]))
             local = LocalArtifactStore(local_root)
-            record("local first push", timed(lambda: local.put_tree(tree, "runs/1/model")))
-            record("local re-push", timed(lambda: local.put_tree(tree, "runs/1/model")))
+            record("local first push", timed(local.put_tree, tree, "runs/1/model"))
+            record("local re-push", timed(local.put_tree, tree, "runs/1/model"))
             drop(local_root)
             drop(copy)
 
@@ -193,7 +192,7 @@ def main() -> None:
         print(f"mldock / boto3 download throughput  = {down:.2f} (goal >= 1.0)")
         print(f"re-push / first push (S3)           = "
               f"{med['tree re-push'] / med['tree first push']:.3f} (goal <= 0.05;"
-              f" re-push sent {resent} bytes, {heads} HEAD request(s))")
+              f" re-push sent {resent} bytes, {lookups} lookup request(s))")
         print(f"local store push / cp -r            = {med['local first push'] / med['cp -r']:.2f}"
               " (cp -r is the floor)")
         print(f"local re-push / local first push    = "

@@ -15,7 +15,10 @@
 Goals (issue "Plugin mldock-mlflow"): mldock's cost per metric in the loop ≤ 0.05× the synchronous
 client's; no value lost by the 8 SQLite writers.
 
-    uv run python bench/tracking.py [--metrics 10000] [--sync-metrics 10000] [--processes 8]
+    uv run python bench/tracking.py [--metrics 10000] [--sync-metrics 2000] [--processes 8]
+
+The synchronous client costs ~10-30 ms a call, so its default count is 2,000 (a minute or so):
+costs are compared per value; pass --sync-metrics 10000 for the full side-by-side.
 
 Needs the workspace with ``mldock-mlflow`` installed; the ``mlflow`` server comes from the workspace
 when its test extra is installed, else from its own environment under bench/.venvs (first use).
@@ -97,10 +100,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def bench_mlflow(url: str, metrics: int, sync_metrics: int) -> dict[str, float]:
-    from mlflow.tracking import MlflowClient
-
     from mldock.interfaces import Metric
     from mldock_mlflow.tracker import MlflowTracker
+    from mlflow.tracking import MlflowClient
 
     client = MlflowClient(url)
     tracker = MlflowTracker("mlflow+" + url)
@@ -178,7 +180,7 @@ def bench_sqlite(root: Path, processes: int, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", type=int, default=10_000)
-    parser.add_argument("--sync-metrics", type=int, default=10_000,
+    parser.add_argument("--sync-metrics", type=int, default=2_000,
                         help="values for the synchronous client (fewer is faster; per-value cost"
                              " is compared)")
     parser.add_argument("--processes", type=int, default=8)

@@ -135,7 +135,6 @@ def test_redeploy_updates_in_place(deployer, aws, bucket, shapes):
     deployer.deploy(request(name, model, run="run1"))
     sagemaker = aws("sagemaker")
     old = sagemaker.describe_endpoint(EndpointName=name)["EndpointConfigName"]
-    time.sleep(1.1)  # names carry the time to the second
     with pytest.raises(BackendUnavailableError) as info:
         deployer.deploy(request(name, model, run="run2"))
     assert "does not implement UpdateEndpoint" in info.value.message

@@ -9,6 +9,8 @@ botocore itself is imported only when an error has to be described.
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 from collections.abc import Iterator
 
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
@@ -30,11 +32,18 @@ BUSY = {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFail
         "InternalServerError", "InternalError", "500", "502", "503", "504"}
 
 
-def _message(error: dict) -> str:
+def _code_and_message(error: dict) -> tuple[str, str]:
+    """The error's code and message. A JSON-protocol service (SageMaker, ECR, Logs) behind a
+    gateway or an emulator may answer with an XML error document, or an HTML page: the XML's own
+    ``<Code>``/``<Message>`` are taken; an HTML page has no message worth showing."""
+    code = str(error.get("Code") or "")
     text = str(error.get("Message") or "").strip()
-    if text.startswith("<"):  # an HTML error page (a proxy, or an emulator's unimplemented call)
-        return ""
-    return text.rstrip(".")
+    if text.startswith("<"):
+        inner_code = re.search(r"<Code>([^<]+)</Code>", text)
+        inner_message = re.search(r"<Message>([^<]*)</Message>", text)
+        code = inner_code.group(1).strip() if inner_code else code
+        text = html.unescape(inner_message.group(1)) if inner_message else ""
+    return code, text.strip().rstrip(".")
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -47,9 +56,8 @@ def is_not_found(exc: BaseException) -> bool:
 
     if not isinstance(exc, ClientError):
         return False
-    error = exc.response.get("Error", {}) or {}
-    code = str(error.get("Code") or "")
-    message = str(error.get("Message") or "").lower()
+    code, message = _code_and_message(exc.response.get("Error", {}) or {})
+    message = message.lower()
     return code in MISSING or (code in ("ValidationException", "ValidationError")
                                and ("could not find" in message or "not found" in message
                                     or "does not exist" in message))
@@ -99,9 +107,7 @@ def describe(exc: BaseException, *, action: str, resource: str | None = None) ->
 
 
 def _client_error(exc, *, action: str, resource: str | None) -> MldockError:
-    error = exc.response.get("Error", {}) or {}
-    code = str(error.get("Code") or "")
-    message = _message(error)
+    code, message = _code_and_message(exc.response.get("Error", {}) or {})
     status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
     operation = getattr(exc, "operation_name", "") or "the request"
     detail = f": {message}" if message else ""

@@ -34,8 +34,10 @@ class S3Options(PluginConfig):
         addressing_style: ``"path"`` (``endpoint/bucket/key``, what most self-hosted stores want),
             ``"virtual"`` (``bucket.endpoint/key``) or ``"auto"`` (boto3 decides).
         max_concurrency: parallel requests per transfer (parts of a big file, or small files).
-        multipart_threshold_mb: files from this size up are sent and fetched in parts.
-        multipart_chunk_mb: the size of one part (S3 needs at least 5 MiB).
+        multipart_threshold_mb: files from this size up are sent and fetched in parts; smaller
+            ones go in one PUT carrying their SHA-256, which AWS S3 checks against the bytes.
+        multipart_chunk_mb: the size of one uploaded part (S3 needs at least 5 MiB). Downloads
+            cut a file into ``max_concurrency`` ranges of at least this size (at most 256 MiB).
         anonymous: send unsigned requests (public buckets, e.g. open data sets); no credentials.
         access_key_id, secret_access_key, session_token: ``"env:NAME"`` of variables holding
             keys for this store only. Prefer the standard chain (``AWS_ACCESS_KEY_ID``, profiles).
@@ -45,9 +47,9 @@ class S3Options(PluginConfig):
     region: str | None = None
     profile: str | None = None
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    max_concurrency: int = Field(default=8, ge=1, le=64)
-    multipart_threshold_mb: int = Field(default=64, ge=5, le=5 * 1024)
-    multipart_chunk_mb: int = Field(default=64, ge=5, le=5 * 1024)
+    max_concurrency: int = Field(default=10, ge=1, le=64)
+    multipart_threshold_mb: int = Field(default=16, ge=5, le=5 * 1024)
+    multipart_chunk_mb: int = Field(default=8, ge=5, le=5 * 1024)
     anonymous: bool = False
     access_key_id: EnvSecret | None = None
     secret_access_key: EnvSecret | None = None

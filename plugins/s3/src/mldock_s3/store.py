@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from mldock_s3.location import S3Location
 from mldock_s3.progress import TransferProgress, human
 from mldock_s3.refs import parse_manifest, parse_ref, ref_body, ref_suffix
 from mldock_s3.transfer import BlobMover, Source, Stats
+
+HASH_THREADS = min(4, os.cpu_count() or 1)
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -186,8 +189,7 @@ class S3ArtifactStore(ArtifactStore):
             raise UsageError(f"cannot store tree {key!r}: {source} is not a folder")
         action = f"store {key!r}"
         try:
-            files = [(rel, Source.hash(path), file_mode(path)) for rel, path in
-                     iter_tree_files(source)]
+            files = _hash_files(list(iter_tree_files(source)))
         except OSError as exc:
             raise describe(exc, action=action, bucket=self.location.bucket) from exc
         manifest: Manifest = {rel: {"sha256": item.sha256, "size": item.size, "mode": mode}
@@ -318,3 +320,17 @@ class S3ArtifactStore(ArtifactStore):
                 break
             checks.append(HealthCheck(name, True, detail))
         return checks
+
+
+def _hash_files(files: list[tuple[str, Path]]) -> list[tuple[str, Source, int]]:
+    """``(relpath, Source, mode)`` of every file, hashed on a few threads (hashlib releases the
+    GIL, so several big files hash in parallel)."""
+    def one(item: tuple[str, Path]) -> tuple[str, Source, int]:
+        rel, path = item
+        return rel, Source.hash(path), file_mode(path)
+
+    if len(files) < 2:
+        return [one(item) for item in files]
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(files)),
+                            thread_name_prefix="mldock-s3-hash") as pool:
+        return list(pool.map(one, files))

@@ -36,6 +36,11 @@ from mldock_s3.location import S3Location
 from mldock_s3.progress import TransferProgress
 
 BAD_DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
+LIST_FROM = 16
+"""From this many unknown blobs on, existence is first settled by listing instead of HEADs."""
+LIST_WORTH = 12
+"""A listing page must settle at least this many keys to go on listing (AWS prices a LIST like
+about 12 HEADs)."""
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Stats:
     blobs_written: int = 0
     blobs_reused: int = 0
     requests_head: int = 0
+    requests_list: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,9 @@ def checksum_sha256(hex_digest: str) -> str:
 
 class BlobMover:
     """Blob transfers for one store (``<prefix>/blobs/sha256/ab/cdef…``)."""
+
+    list_page = 1000
+    """Keys per LIST request (S3's maximum; tests lower it to exercise several pages)."""
 
     def __init__(self, conn: S3Connection, location: S3Location, stats: Stats):
         self.conn = conn
@@ -119,18 +128,66 @@ class BlobMover:
         return int(head.get("ContentLength", -1)) == size
 
     def missing(self, sources: Iterable[Source], known: set[str], action: str) -> list[Source]:
-        """Sources whose content is not stored yet (one per digest), checked in parallel."""
+        """Sources whose content is not stored yet (one per digest).
+
+        Many unknown blobs are first looked up by listing (see :meth:`_decide_by_listing`); what
+        a listing cannot settle cheaply is checked with HEAD requests, in parallel.
+        """
         unique: dict[str, Source] = {}
         for source in sources:
             if source.sha256 not in known:
                 unique.setdefault(source.sha256, source)
         if not unique:
             return []
-        with self.errors(action), self._pool(len(unique)) as pool:
-            present = list(pool.map(lambda s: self.has_blob(s.sha256, s.size), unique.values()))
-        absent = [s for s, here in zip(unique.values(), present) if not here]
+        with self.errors(action):
+            present, decided = set(), set()
+            if len(unique) >= LIST_FROM:
+                present, decided = self._decide_by_listing(unique)
+            rest = [s for d, s in unique.items() if d not in decided]
+            if rest:
+                with self._pool(len(rest)) as pool:
+                    found = pool.map(lambda s: self.has_blob(s.sha256, s.size), rest)
+                    present.update(s.sha256 for s, here in zip(rest, found) if here)
+        absent = [s for d, s in unique.items() if d not in present]
         self.count(blobs_reused=len(unique) - len(absent))
         return absent
+
+    def _decide_by_listing(self, unique: dict[str, Source]) -> tuple[set[str], set[str]]:
+        """Which of many blobs exist, from sorted listings that seek to each unknown key.
+
+        One LIST answers for every wanted key up to the last key it returns: a fresh or small
+        store is settled in one request, where HEADs would take one per file. A listing that
+        settles few keys (a big store, keys spread thin) stops; HEAD requests take over, so this
+        never costs more than a few requests above the HEADs alone. A store that may not be
+        listed (a write-only role) also falls back to HEAD. Returns (present, decided).
+        """
+        wanted = sorted((self.blob_key(d), d) for d in unique)
+        prefix = self.location.key("blobs", "sha256") + "/"
+        present: set[str] = set()
+        decided: set[str] = set()
+        i = 0
+        while i < len(wanted):
+            self.count(requests_list=1)
+            try:
+                page = self.conn.client.list_objects_v2(
+                    Bucket=self.location.bucket, Prefix=prefix, StartAfter=wanted[i][0][:-1],
+                    MaxKeys=self.list_page)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "403"):
+                    return present, decided
+                raise
+            sizes = {obj["Key"]: int(obj["Size"]) for obj in page.get("Contents", [])}
+            last = max(sizes) if page.get("IsTruncated") else None
+            start = i
+            while i < len(wanted) and (last is None or wanted[i][0] <= last):
+                key, digest = wanted[i]
+                decided.add(digest)
+                if sizes.get(key) == unique[digest].size:
+                    present.add(digest)
+                i += 1
+            if i - start < LIST_WORTH:
+                break
+        return present, decided
 
     # --- upload -----------------------------------------------------------------------------------
     def upload(self, sources: list[Source], *, action: str, progress: TransferProgress) -> None:
