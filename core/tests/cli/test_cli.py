@@ -92,12 +92,12 @@ def test_config_validate_ok(cli, project):
 
 def test_bad_config_is_one_line_exit_2(cli, project):
     (project / "mldock.toml").write_text(
-        (project / "mldock.toml").read_text() + "\n[env.aws.deploy]\ndeployer = 'sagemaker'\n")
+        (project / "mldock.toml").read_text() + "\n[env.az.deploy]\ndeployer = 'azureml'\n")
     result = cli("config", "validate", cwd=project)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
-    assert result.stderr.startswith("error: mldock.toml: env.aws.deploy.deployer: unknown deployer")
-    assert "pip install mldock-aws" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: mldock.toml: env.az.deploy.deployer: unknown deployer")
+    assert "pip install mldock-azure" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_env_exit_2(cli, project):

@@ -241,9 +241,9 @@ class ShapeChecker:
             if compiled is not None and not compiled.fullmatch(value):
                 self.problems.append(f"{where}: {value!r} does not match {pattern!r}")
             return
-        if kind in ("integer", "long", "float", "double"):
-            if "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
-                self.problems.append(f"{where}: {value} is outside [{meta.get('min')},"
+        if kind in ("integer", "long", "float", "double") and (
+                "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]):
+            self.problems.append(f"{where}: {value} is outside [{meta.get('min')},"
                                      f" {meta.get('max')}]")
 
     def _bounds(self, size: int, meta: dict, where: str, unit: str) -> None:
@@ -274,7 +274,6 @@ def make_deployer(options, bucket, shapes):
     """``make_deployer(project=…, **option_overrides)``: a deployer on moto whose requests
     ``shapes`` records and checks; polls every 10 ms (moto ends everything at once anyway)."""
     from mldock.errors import MldockError
-
     from mldock_aws.clients import AwsClients
     from mldock_aws.config import SageMakerOptions
     from mldock_aws.deployer import SageMakerDeployer

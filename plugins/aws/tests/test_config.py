@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from pydantic import ValidationError
-
 from mldock_aws.config import SageMakerOptions
+from pydantic import ValidationError
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 

@@ -70,8 +70,8 @@ def project(engine, moto, bucket, registry, untag, tmp_path_factory):
     root = tmp_path_factory.mktemp("aws-e2e")
     mldock("init", PROJECT, "--template", "sklearn", "--no-input", cwd=root)
     folder = root / PROJECT
-    values = dict(role=ROLE, moto=moto.url, registry=registry.host, bucket=bucket,
-                  project=PROJECT)
+    values = {"role": ROLE, "moto": moto.url, "registry": registry.host, "bucket": bucket,
+              "project": PROJECT}
     with open(folder / "mldock.toml", "a", encoding="utf-8") as toml:
         toml.write(AWS_ENV.format(env="aws", **values))
         toml.write(AWS_ENV.format(env="awsdata", **values) + S3_DATA.format(env="awsdata",

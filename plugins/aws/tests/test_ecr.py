@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from mldock.errors import MldockError
 from mldock.interfaces import DeployRequest
 from mldock.local.build import DockerBuilder
-
 from mldock_aws.names import repository_name
 
 ACCOUNT_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -88,11 +88,14 @@ def test_deploy_pushes_a_local_image_first(make_deployer, registry, tiny_image, 
 
 @pytest.mark.docker
 def test_deploy_of_an_image_that_is_nowhere(make_deployer, registry, engine):
-    from mldock.errors import MldockError
-
     deployer = make_deployer(ecr_registry=registry.host)
     with pytest.raises(MldockError) as info:
         deployer.deploy(DeployRequest(name="ep-x", image=f"never-built-{uuid.uuid4().hex[:6]}:1",
                                       run_id="r", model_uri="s3://b/m.tar.gz"))
     assert "neither in ECR nor on this machine" in info.value.message
     assert "mldock build" in info.value.hint
+    with pytest.raises(MldockError) as info:
+        deployer.deploy(DeployRequest(name="ep-x", image="ghcr.io/me/iris:1", run_id="r",
+                                      model_uri="s3://b/m.tar.gz"))
+    assert "SageMaker cannot pull ghcr.io/me/iris:1: it is not in Amazon ECR" in info.value.message
+    assert "mldock --env aws push" in info.value.hint

@@ -17,7 +17,6 @@ import pytest
 from botocore.exceptions import ClientError
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError
 from mldock.interfaces import TrainingJob
-
 from mldock_aws.errors import describe
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/proj@sha256:" + "12" * 32

@@ -9,7 +9,6 @@ import uuid
 import pytest
 from mldock.interfaces import Metric
 from mldock.runtime.context import TrainingContext
-
 from mldock_aws.logs import LOG_GROUP, LogFollower, metric_definitions, parse_metric
 
 

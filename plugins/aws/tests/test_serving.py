@@ -16,9 +16,8 @@ import time
 import uuid
 
 import pytest
-from mldock.errors import BackendUnavailableError, MldockError, NotFoundError
+from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
 from mldock.interfaces import DeployRequest
-
 from mldock_aws.modeldata import pack
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/proj@sha256:" + "cd" * 32
@@ -114,6 +113,21 @@ def test_a_local_model_folder_is_packed_and_uploaded_once(deployer, aws, bucket,
                             model_dir=str(model_dir)), progress=lines.append)
     assert f"model of run run1 already at s3://{bucket}/{key}" in lines
     deployer.undeploy(name)
+
+
+def test_a_run_stored_in_the_s3_store_is_packed_from_its_fetched_copy(deployer, aws, bucket,
+                                                                      model_dir):
+    """``mldock --env aws train --no-container`` stores the model as a tree in the s3 store
+    (``s3://…/runs/<id>/model`` is not an archive): core fetches it and passes the folder."""
+    name = endpoint_name()
+    tree = f"s3://{bucket}/proj/runs/run7/model"
+    deployer.deploy(request(name, tree, run="run7", model_dir=str(model_dir)))
+    config = aws("sagemaker").describe_endpoint(EndpointName=name)["EndpointConfigName"]
+    url = aws("sagemaker").describe_model(ModelName=config)["PrimaryContainer"]["ModelDataUrl"]
+    assert url == f"s3://{bucket}/proj/sagemaker/models/run7/model.tar.gz"
+    deployer.undeploy(name)
+    with pytest.raises(UsageError, match="is not a model.tar.gz and no local copy"):
+        deployer.deploy(request(endpoint_name(), tree, run="run7"))
 
 
 def test_the_archive_is_reproducible(model_dir, tmp_path):
@@ -220,10 +234,3 @@ def test_predict_sends_body_and_headers_and_returns_the_answer(deployer, moto, b
                                              "ContentType": "application/json",
                                              "Accept": "application/json"}
     deployer.undeploy(name)
-
-
-def test_an_image_outside_ecr_is_refused(deployer, bucket):
-    with pytest.raises(MldockError) as info:
-        deployer.deploy(DeployRequest(name=endpoint_name(), image="ghcr.io/me/iris:1",
-                                      model_uri=f"s3://{bucket}/m.tar.gz", run_id="r"))
-    assert "not in Amazon ECR" in info.value.message and "mldock --env aws push" in info.value.hint

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import TrainingJob
-
 from mldock_aws.logs import LOG_GROUP, metric_definitions
 from mldock_aws.names import training_job_name
 from mldock_aws.training import result_of
@@ -32,13 +31,14 @@ def run_id() -> str:
 
 
 def job_for(run: str, bucket: str, **changes) -> TrainingJob:
-    values = dict(run_id=run, image=IMAGE,
-                  hyperparameters={"n_estimators": 100, "learning_rate": 0.1, "criterion": "gini",
-                                   "bootstrap": True, "layers": [64, 32], "extra": {"a": 1}},
-                  inputs={"train": f"s3://{bucket}/proj/data/{'1' * 64}",
-                          "test": f"s3://{bucket}/datasets/iris/test.csv"},
-                  output_uri=f"s3://{bucket}/proj/runs/{run}/model",
-                  options={"work_dir": "/tmp/ignored-by-sagemaker"})
+    values = {"run_id": run, "image": IMAGE,
+              "hyperparameters": {"n_estimators": 100, "learning_rate": 0.1,
+                                  "criterion": "gini", "bootstrap": True, "layers": [64, 32],
+                                  "extra": {"a": 1}},
+              "inputs": {"train": f"s3://{bucket}/proj/data/{'1' * 64}",
+                         "test": f"s3://{bucket}/datasets/iris/test.csv"},
+              "output_uri": f"s3://{bucket}/proj/runs/{run}/model",
+              "options": {"work_dir": "/tmp/ignored-by-sagemaker"}}
     values.update(changes)
     return TrainingJob(**values)
 
@@ -239,7 +239,7 @@ def test_ctrl_c_answered_no_or_interrupted_again(deployer, bucket, shapes):
 
 # --- outcomes moto cannot produce --------------------------------------------------------------
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def description(status: str, secondary: str, **extra) -> dict:

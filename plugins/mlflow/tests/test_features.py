@@ -111,6 +111,19 @@ def test_plain_folder_and_single_file_are_uploaded(tracker, client, tmp_path):
         "reports/summary.html", "exports/model", "elsewhere"]
 
 
+def test_artifact_keys_mlflow_cannot_name_still_round_trip(tracker, client, tmp_path):
+    """A key with characters MLflow refuses in tag names is recorded under a hashed tag name."""
+    source = tmp_path / "notes.txt"
+    source.write_text("n")
+    ref = ArtifactRef("runs/x/notes+v2 (final).txt", source.as_uri(), "3" * 64, 1)
+    run_id = tracker.create_run(_name("keys"))
+    tracker.log_artifact(run_id, ref)
+    names = [k for k in client.get_run(run_id).data.tags if k.startswith("mldock.artifact.")]
+    assert len(names) == 1 and len(names[0]) == len("mldock.artifact.") + 32
+    assert tracker.get_run(run_id).artifacts == [ref]
+    assert [f.path for f in client.list_artifacts(run_id)] == ["notes+v2 (final).txt"]
+
+
 def test_finished_run_registers_its_model(mlflow_server, client, tmp_path):
     name = _name("iris-model")
     tracker = MlflowTracker(mlflow_server.uri, MlflowOptions(register_model=name))

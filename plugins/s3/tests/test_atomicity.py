@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mldock.errors import NotFoundError
+from mldock.errors import MldockError, NotFoundError
 from mldock.local.hashing import hash_tree, manifest_bytes
 from mldock.testing._common import snapshot
 
@@ -187,3 +187,25 @@ def test_concurrent_writer_processes_publish_whole_trees(make_store, moto, tmp_p
     got = snapshot(Path(store.get_tree(KEY, tmp_path / "out")))
     assert got in [snapshot(source) for source in sources.values()]
     assert store.list() == [KEY]
+
+
+@pytest.mark.parametrize("size", [64 << 10, 12 << 20], ids=["one-request", "multipart"])
+def test_source_changed_during_upload_publishes_nothing(make_store, s3, tmp_path, size):
+    """A file rewritten between hashing and the end of its upload is refused: the blob that no
+    longer matches its name is withdrawn and no reference is written. The rewrite is injected
+    right after the existence check, i.e. while the real upload starts."""
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(size))
+    store = make_store()
+    check = store.blobs.missing
+
+    def check_then_rewrite(*args, **kwargs):
+        missing = check(*args, **kwargs)
+        source.write_bytes(os.urandom(size + 1))
+        return missing
+
+    store.blobs.missing = check_then_rewrite
+    with pytest.raises(MldockError, match="changed while it was being stored"):
+        store.put_file(source, KEY)
+    assert not store.exists(KEY)
+    assert blob_keys(s3, store) == set()

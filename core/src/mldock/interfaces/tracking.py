@@ -162,6 +162,17 @@ class Tracker(ABC):
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged value of one metric, in step order."""
 
+    def container_environment(self, run_id: str, *, project: str | None = None) -> dict[str, str]:
+        """Environment for a local training container, so code inside that calls the tracking
+        service directly (e.g. ``mlflow.log_metric``) lands in the same run. Default: none.
+        Never include credentials."""
+        return {}
+
+    def container_extra_hosts(self) -> dict[str, str]:
+        """``--add-host`` entries the training container needs to reach the tracking service
+        (e.g. ``{"host.docker.internal": "host-gateway"}``). Default: none."""
+        return {}
+
     def flush(self) -> None:
         """Make buffered writes durable. Default: nothing buffered."""
 

@@ -119,7 +119,8 @@ class LocalDeployer(Deployer):
                        "PYTHONUNBUFFERED": "1", **job.environment}
         container = self.client.containers.run(
             job.image, ["train"], detach=True, name=name, volumes=volumes, environment=environment,
-            labels={LABEL_RUN: job.run_id, "mldock.role": "train"})
+            labels={LABEL_RUN: job.run_id, "mldock.role": "train"},
+            extra_hosts=dict(job.options.get("extra_hosts") or {}) or None)
         status = "failed"
         try:
             streamer = threading.Thread(target=self._stream_logs, args=(container, progress),

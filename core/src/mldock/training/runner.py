@@ -36,10 +36,19 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def _tracker_sink(session: Session, run_id: str):
+def _tracker_sink(session: Session, run_id: str, progress: ProgressSink):
+    """Forward live metrics to the tracker. A tracking outage must not stop training or the
+    tail thread: the first failure is reported once, later values keep being offered."""
+    failed: list[str] = []
+
     def sink(metrics: Sequence[Metric]) -> None:
-        session.tracker.log_metrics(run_id, metrics)
-        session.tracker.flush()
+        try:
+            session.tracker.log_metrics(run_id, metrics)
+            session.tracker.flush()
+        except MldockError as exc:
+            if not failed:
+                failed.append(exc.message)
+                progress(f"warning: metrics could not be recorded yet: {exc.message}")
 
     return sink
 
@@ -89,7 +98,7 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     result: TrainingResult | None = None
     status, failure = RunStatus.FAILED, None
     try:
-        sink = _tracker_sink(session, run_id)
+        sink = _tracker_sink(session, run_id, progress)
         folders = {name: ch.folder for name, ch in channels.items()}
         if no_container:
             from mldock.training.local_process import train_in_process
@@ -99,10 +108,14 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
         else:
             inputs = ({n: stage_channel(session, ch, progress) for n, ch in channels.items()}
                       if remote else {n: str(f) for n, f in folders.items()})
+            environment = {} if remote else tracker.container_environment(
+                run_id, project=session.project)
             job = TrainingJob(run_id=run_id, image=pushed or image,
                               hyperparameters=hyperparameters, inputs=inputs,
+                              environment=environment,
                               output_uri=session.storage.uri_for(MODEL_KEY.format(run_id=run_id)),
-                              options={"work_dir": str(session.run_dir(run_id) / "opt_ml")})
+                              options={"work_dir": str(session.run_dir(run_id) / "opt_ml"),
+                                       "extra_hosts": tracker.container_extra_hosts()})
             result = session.deployer.train(job, progress=progress, on_metrics=sink)
         lineage.job_id = result.job_id
         tracker.set_lineage(run_id, lineage)
@@ -118,7 +131,10 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
         failure = str(exc) or type(exc).__name__
         raise
     finally:
-        tracker.flush()
+        try:
+            tracker.flush()
+        except MldockError as exc:  # finishing the run matters more; finish_run flushes again
+            progress(f"warning: {exc.message}")
         tracker.finish_run(run_id, status, error=failure)
         tracker.flush()
         session.notify("mldock_run_finished", run=tracker.get_run(run_id))

@@ -16,6 +16,7 @@ from typing import Any
 
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import BatchRequest, BatchResult, ProgressSink, null_progress
+
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
 from mldock_aws.errors import translated

@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-
 from mldock.config.plugin_config import PluginConfig
+from pydantic import Field, field_validator, model_validator
 
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"
 INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
@@ -128,7 +127,7 @@ class SageMakerOptions(PluginConfig):
         return value
 
     @model_validator(mode="after")
-    def _check_combinations(self) -> "SageMakerOptions":
+    def _check_combinations(self) -> SageMakerOptions:
         if bool(self.subnets) != bool(self.security_group_ids):
             raise ValueError("subnets and security_group_ids go together: give both to run in a"
                              " VPC, or neither")

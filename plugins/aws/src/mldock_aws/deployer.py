@@ -28,6 +28,7 @@ from mldock.interfaces import (
     null_progress,
 )
 from mldock.records import FactoryContext
+
 from mldock_aws import ecr
 from mldock_aws.batch import BatchRunner
 from mldock_aws.clients import AwsClients
@@ -67,7 +68,7 @@ class SageMakerDeployer(Deployer):
                                    poll_s=poll_s or 15.0)
 
     @classmethod
-    def from_context(cls, context: FactoryContext) -> "SageMakerDeployer":
+    def from_context(cls, context: FactoryContext) -> SageMakerDeployer:
         options = context.options
         if options is None:  # the config loader reports this first; kept for direct callers
             raise ConfigError("mldock.toml", "deploy.sagemaker.role_arn",
@@ -105,9 +106,9 @@ class SageMakerDeployer(Deployer):
 
     def _model_url(self, model_uri: str, options: Any, run_id: str,
                    progress: ProgressSink) -> str:
+        if model_uri.startswith("s3://") and model_uri.endswith(".tar.gz"):
+            return model_uri  # trained on SageMaker: no output path needed
         local = options.get("model_dir")
-        if model_uri.startswith("s3://"):
-            return model_uri
         return model_data_url(self.clients, model_uri=model_uri,
                               model_dir=str(local) if local else None, run_id=run_id,
                               output_path=self.output_path, progress=progress)

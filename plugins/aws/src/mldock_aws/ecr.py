@@ -13,6 +13,7 @@ from typing import Any
 
 from mldock.errors import MldockError
 from mldock.interfaces import ProgressSink, RegistryTarget, null_progress
+
 from mldock_aws.clients import AwsClients
 from mldock_aws.errors import translated
 from mldock_aws.names import TAG_PROJECT, image_host, is_ecr, repository_name
@@ -68,15 +69,16 @@ def pushed_image(clients: AwsClients, image: str, *, repository: str | None,
     overriding registry), else pushed now with the local engine and returned as ``repo@digest``."""
     if is_ecr(image, [registry] if registry else []):
         return image
-    if image_host(image) is not None:
-        raise MldockError(f"SageMaker cannot pull {image}: it is not in Amazon ECR",
-                          hint="push the image with 'mldock --env aws push' and retrain, or set"
-                               " [deploy.sagemaker] ecr_registry", exit_code=2)
     if builder is None:
         from mldock.local.build import DockerBuilder
 
         builder = DockerBuilder()
     if not builder.exists(image):
+        if image_host(image) is not None:
+            raise MldockError(f"SageMaker cannot pull {image}: it is not in Amazon ECR, and"
+                              " not on this machine to push it there",
+                              hint="run 'mldock build' and 'mldock --env aws push', or set"
+                                   " [deploy.sagemaker] ecr_registry", exit_code=2)
         raise MldockError(f"image {image} is neither in ECR nor on this machine",
                           hint="run 'mldock build' and 'mldock --env aws push'", exit_code=4)
     target = registry_target(clients, image, repository=repository, registry=registry,

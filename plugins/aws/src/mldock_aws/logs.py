@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mldock.interfaces import Metric, ProgressSink
+
 from mldock_aws.errors import is_not_found, translated
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"

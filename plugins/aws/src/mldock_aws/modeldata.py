@@ -17,6 +17,7 @@ from pathlib import Path
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import ProgressSink, null_progress
 from mldock.local.hashing import file_mode, iter_tree_files, sha256_file
+
 from mldock_aws.clients import AwsClients
 
 MANIFEST = "mldock-model.json"
@@ -55,14 +56,20 @@ def local_folder(model_uri: str, model_dir: str | None) -> Path | None:
 
 def model_data_url(clients: AwsClients, *, model_uri: str, model_dir: str | None, run_id: str,
                    output_path: str, progress: ProgressSink = null_progress) -> str:
-    """The S3 URI of the model SageMaker loads: ``model_uri`` when it is one, else the packed
-    and uploaded local folder (``model_dir``, or ``model_uri`` when it is a path)."""
-    if model_uri.startswith("s3://"):
+    """The S3 URI of the ``model.tar.gz`` SageMaker loads.
+
+    A run trained on SageMaker has one (``model_uri``). Any other run's model is a folder: an
+    artifact of the project's store (``s3://…/runs/<id>/model`` is a content-addressed tree,
+    not an archive), fetched by core into ``model_dir``, or a local path; it is packed and
+    uploaded here.
+    """
+    if model_uri.startswith("s3://") and model_uri.endswith(".tar.gz"):
         return model_uri
     folder = local_folder(model_uri, model_dir)
     if folder is None:
-        raise UsageError(f"the model at {model_uri} is not in S3 and no local copy was given",
-                         hint="deploy a run trained with --env aws, or retrain it")
+        raise UsageError(f"the model at {model_uri} is not a model.tar.gz and no local copy of"
+                         " it was given", hint="deploy a run trained with --env aws, or fetch"
+                                               " the model first (mldock deploy does)")
     if not (folder / MANIFEST).is_file():
         raise MldockError(f"{folder} holds no trained model (no {MANIFEST})",
                           hint="train first: mldock train", exit_code=4)

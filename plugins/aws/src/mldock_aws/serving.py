@@ -17,6 +17,7 @@ from typing import Any
 
 from mldock.errors import MldockError, NotFoundError
 from mldock.interfaces import Deployment, DeployRequest, Prediction, ProgressSink, null_progress
+
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
 from mldock_aws.errors import describe, is_aws_error, is_not_found, translated

@@ -26,6 +26,7 @@ from mldock.interfaces import (
     TrainingResult,
     null_progress,
 )
+
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
 from mldock_aws.errors import translated

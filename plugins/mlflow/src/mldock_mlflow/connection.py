@@ -183,4 +183,7 @@ class MlflowConnection:
             if known == experiment_id:
                 return name
         with self.call(f"reading experiment {experiment_id}"):
-            return self.client.get_experiment(experiment_id).name
+            experiment = self.client.get_experiment(experiment_id)
+        if experiment.lifecycle_stage == "active":  # cached: list_runs asks once per run
+            self._experiments[experiment.name] = experiment_id
+        return experiment.name

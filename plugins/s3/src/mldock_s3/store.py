@@ -200,8 +200,10 @@ class S3ArtifactStore(ArtifactStore):
         progress(f"storing {key}: {len(files)} file(s), {human(total)}")
         sent = 0
         # A stored manifest means all its blobs were stored before it: nothing else to check.
-        if not self.blobs.missing([Source(Path(), tree_digest, len(data), (0, 0))], set(), action):
-            self.blobs.count(blobs_reused=len(files))
+        with self.blobs.errors(action):
+            stored = self.blobs.has_blob(tree_digest, len(data))
+        if stored:
+            self.blobs.count(blobs_reused=len(files) + 1)
         else:
             send = self.blobs.missing([item for _, item, _ in files], self._known_blobs(key),
                                       action)
@@ -293,8 +295,9 @@ class S3ArtifactStore(ArtifactStore):
         try:
             conn = self.connection
             source = conn.credential_source()
-        except MldockError as exc:
-            return [HealthCheck("S3 credentials", False, exc.message, exc.hint or "")]
+        except Exception as exc:  # noqa: BLE001 - SSO, credential_process, profile errors
+            error = describe(exc, action="find AWS credentials", bucket=bucket)
+            return [HealthCheck("S3 credentials", False, error.message, error.hint or "")]
         if source is None:
             return [HealthCheck("S3 credentials", False, f"no AWS credentials found for {self.uri}",
                                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE,"
