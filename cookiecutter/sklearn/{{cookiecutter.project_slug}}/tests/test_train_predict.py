@@ -24,9 +24,10 @@ def _dataset() -> tuple[list[str], list[list[float]], list[str]]:
     return header[:-1], [[float(v) for v in r[:-1]] for r in body], [r[-1] for r in body]
 
 
-@pytest.fixture
-def trained(make_context):
-    ctx = make_context(n_estimators=20, max_depth=5, random_state=0, test_size=0.2)
+@pytest.fixture(params=["logistic", "forest"])
+def trained(make_context, request):
+    ctx = make_context(model=request.param, n_estimators=20, max_depth=5, random_state=0,
+                       test_size=0.2)
     train(ctx)
     predictor = Predictor()
     predictor.load(ctx.model_dir)
@@ -37,7 +38,7 @@ def test_train_logs_metrics_and_saves_the_model(trained):
     ctx, _ = trained
     assert (ctx.model_dir / MODEL_FILE).is_file()
     assert {m["key"] for m in ctx.metrics} == {"accuracy", "f1"}
-    # iris is an easy data set: a forest below 80 % held-out accuracy means training is broken
+    # iris is an easy data set: below 80 % held-out accuracy means training is broken
     assert ctx.metric("accuracy") >= 0.8
     assert 0.0 <= ctx.metric("f1") <= 1.0
 
@@ -86,19 +87,19 @@ def test_bad_requests_raise_clear_errors(trained):
 
 
 def test_stop_saves_a_checkpoint_that_a_new_run_resumes(make_context, capsys):
-    ctx = make_context(n_estimators=30, random_state=1)
+    ctx = make_context(model="forest", n_estimators=30, random_state=1)
     train(ctx)
     assert len(ctx.stop_callbacks) == 1
     ctx.stop_callbacks[0]()  # what the runtime does on SIGTERM
     saved = joblib.load(ctx.checkpoint_dir / CHECKPOINT_FILE)
     assert saved["model"].n_estimators == 30
 
-    resumed = make_context(n_estimators=40, random_state=1)  # same folders: checkpoint is there
+    resumed = make_context(model="forest", n_estimators=40, random_state=1)  # same folders: checkpoint is there
     capsys.readouterr()
     train(resumed)
     assert "resuming from checkpoint with 30 trees" in capsys.readouterr().out
     model = joblib.load(resumed.model_dir / MODEL_FILE)["model"]
-    fresh_ctx = make_context(n_estimators=40, random_state=1)
+    fresh_ctx = make_context(model="forest", n_estimators=40, random_state=1)
     (fresh_ctx.checkpoint_dir / CHECKPOINT_FILE).unlink()
     train(fresh_ctx)
     fresh = joblib.load(fresh_ctx.model_dir / MODEL_FILE)["model"]
@@ -108,11 +109,16 @@ def test_stop_saves_a_checkpoint_that_a_new_run_resumes(make_context, capsys):
 
 
 def test_a_checkpoint_from_other_settings_is_ignored(make_context, capsys):
-    ctx = make_context(n_estimators=10, max_depth=2)
+    ctx = make_context(model="forest", n_estimators=10, max_depth=2)
     train(ctx)
     ctx.stop_callbacks[0]()
-    other = make_context(n_estimators=10, max_depth=3)
+    other = make_context(model="forest", n_estimators=10, max_depth=3)
     capsys.readouterr()
     train(other)
     assert "ignoring checkpoint" in capsys.readouterr().out
     assert joblib.load(other.model_dir / MODEL_FILE)["model"].max_depth == 3
+
+
+def test_unknown_model_is_a_clear_error(make_context):
+    with pytest.raises(ValueError, match="unknown model 'svm'"):
+        train(make_context(model="svm"))

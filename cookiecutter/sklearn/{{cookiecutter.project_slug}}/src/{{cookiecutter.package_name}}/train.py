@@ -15,8 +15,11 @@ from typing import Any
 import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from {{ cookiecutter.package_name }} import MODEL_FILE
 
@@ -60,17 +63,55 @@ def _max_depth(value: Any) -> int | None:
     return int(value)
 
 
+MODELS = ("logistic", "forest")
+
+
 def train(ctx) -> None:
-    """Fit a random forest, log held-out accuracy and F1, save the model to ``ctx.model_dir``."""
+    """Fit the chosen model, log held-out accuracy and F1, save it to ``ctx.model_dir``.
+
+    ``model = "logistic"`` (the default: scaled logistic regression, fast to serve) or
+    ``"forest"`` (a random forest grown in checkpointed steps).
+    """
     target = str(ctx.param("target", "species"))
-    n_estimators = int(ctx.param("n_estimators", 100))
-    settings = {"max_depth": _max_depth(ctx.param("max_depth", 5)),
-                "random_state": int(ctx.param("random_state", 0)),
-                "test_size": float(ctx.param("test_size", 0.2))}
+    kind = str(ctx.param("model", "logistic"))
+    if kind not in MODELS:
+        raise ValueError(f"unknown model {kind!r}: use one of {', '.join(MODELS)}")
+    random_state = int(ctx.param("random_state", 0))
+    test_size = float(ctx.param("test_size", 0.2))
 
     names, X, y = load_table(ctx.input_dir("train"), target)
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=settings["test_size"], random_state=settings["random_state"], stratify=y)
+        X, y, test_size=test_size, random_state=random_state, stratify=y)
+    if kind == "logistic":
+        model: Any = _logistic(ctx, X_train, y_train, random_state)
+    else:
+        model = _forest(ctx, names, X_train, y_train, random_state, test_size)
+
+    predicted = model.predict(X_test)
+    ctx.log_metric("accuracy", float(accuracy_score(y_test, predicted)))
+    ctx.log_metric("f1", float(f1_score(y_test, predicted, average="macro")))
+
+    joblib.dump({"model": model, "features": names, "target": target},
+                Path(ctx.model_dir) / MODEL_FILE)
+    print(f"trained a {kind} model on {len(y_train)} rows;"
+          f" classes: {', '.join(map(str, model.classes_))}")
+
+
+def _logistic(ctx, X_train: np.ndarray, y_train: np.ndarray, random_state: int) -> Pipeline:
+    """Standardised features and a multinomial logistic regression: well suited to small
+    tabular data, and a fraction of a millisecond per prediction when served."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(
+        C=float(ctx.param("C", 1.0)), max_iter=int(ctx.param("max_iter", 500)),
+        random_state=random_state))
+    return model.fit(X_train, y_train)
+
+
+def _forest(ctx, names: list[str], X_train: np.ndarray, y_train: np.ndarray, random_state: int,
+            test_size: float) -> RandomForestClassifier:
+    """A random forest grown ``TREES_PER_STEP`` trees at a time; a stopped run keeps its trees."""
+    n_estimators = int(ctx.param("n_estimators", 100))
+    settings = {"max_depth": _max_depth(ctx.param("max_depth", 5)),
+                "random_state": random_state, "test_size": test_size}
 
     checkpoint = Path(ctx.checkpoint_dir) / CHECKPOINT_FILE
     model = _resume(checkpoint, names, settings, n_estimators)
@@ -90,15 +131,8 @@ def train(ctx) -> None:
     while model.n_estimators < n_estimators:
         model.n_estimators = min(model.n_estimators + TREES_PER_STEP, n_estimators)
         model.fit(X_train, y_train)
-
-    predicted = model.predict(X_test)
-    ctx.log_metric("accuracy", float(accuracy_score(y_test, predicted)))
-    ctx.log_metric("f1", float(f1_score(y_test, predicted, average="macro")))
-
-    joblib.dump({"model": model, "features": names, "target": target},
-                Path(ctx.model_dir) / MODEL_FILE)
-    print(f"trained {model.n_estimators} trees on {len(y_train)} rows;"
-          f" classes: {', '.join(map(str, model.classes_))}")
+    print(f"grew {model.n_estimators} trees")
+    return model
 
 
 def _resume(path: Path, names: list[str], settings: dict[str, Any],
