@@ -167,3 +167,15 @@ def test_explicit_config_path_env(project, monkeypatch):
     config = load_config()
     assert config.project_dir == other.resolve()
     assert Path(os.environ["MLDOCK_CONFIG"]).name == "custom.toml"
+
+
+def test_missing_key_in_an_environment_table_is_reported_there(project, cloud_registry):
+    (project / "mldock.toml").write_text(BASE + """
+[env.prod.deploy]
+deployer = "cloud"
+[env.prod.deploy.cloud]
+instance_count = 2
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_config(registry=cloud_registry, env="prod")
+    assert caught.value.key == "env.prod.deploy.cloud.region"

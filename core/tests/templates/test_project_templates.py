@@ -124,6 +124,17 @@ def test_aws_environment_is_ready_to_fill_in(render, template):
     assert "pip install mldock-" in str(caught.value)
     assert load_config(path=project / "mldock.toml", registry=registry).env is None
 
+    # with the AWS plugins installed (as in this workspace) the filled-in block validates
+    from mldock.host import get_host
+
+    filled = (aws.read_text().replace("<account>", "123456789012").replace("<name>", "sm-role")
+              .replace("<bucket>", "my-bucket"))
+    aws.write_text(filled)
+    full = get_host().registry
+    if "sagemaker" in full.records("deployer"):
+        options = load_config(path=aws, env="aws", registry=full).options("deployer", "sagemaker")
+        assert options.role_arn == "arn:aws:iam::123456789012:role/sm-role"
+
 
 @pytest.mark.parametrize("template", PROJECT_TEMPLATES)
 def test_readme_walks_the_lifecycle(render, template):

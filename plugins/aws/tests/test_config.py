@@ -84,7 +84,7 @@ def test_missing_role_names_the_key_where_it_goes(tmp_path):
     """core's loader validates the selected deployer's table with this plugin's model."""
     done = _validate(tmp_path, "")
     assert done.returncode == 2
-    assert "mldock.toml: deploy.sagemaker.role_arn: required key is missing" in done.stderr
+    assert "mldock.toml: env.aws.deploy.sagemaker.role_arn: required key is missing" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -101,13 +101,6 @@ def test_push_uses_the_deployers_registry(project, registry):
 
 def test_train_with_local_data_then_serve(project, registry, moto, bucket, aws):
     """Local data (the template's data/iris.csv) is staged in S3 by the s3 store."""
-    from mldock.interfaces import ArtifactStore
-    from mldock_s3.store import S3ArtifactStore
-
-    if S3ArtifactStore.stage_data is ArtifactStore.stage_data:
-        pytest.skip("mldock-s3 does not implement ArtifactStore.stage_data yet: core cannot"
-                    " stage local data channels for SageMaker (the same path with data already"
-                    " in S3 is tested below)")
     run_id, job, channel = train_and_check(project, registry, bucket, aws, "aws")
     staged = channel["DataSource"]["S3DataSource"]["S3Uri"]
     assert staged.startswith(f"s3://{bucket}/{PROJECT}/")

@@ -22,7 +22,7 @@ def batch(
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the model of a run over every record under --input; predictions go to --output."""
-    from mldock.cli.deploy_cmd import run_model
+    from mldock.cli.deploy_cmd import local_model, run_model
     from mldock.errors import MldockError
     from mldock.interfaces import BatchRequest
     from mldock.session import Session
@@ -35,7 +35,9 @@ def batch(
     chosen, artifact, image = run_model(session, run)
     result = session.deployer.batch(
         BatchRequest(run_id=chosen.id, image=image, model_uri=artifact.uri, input_uri=input_uri,
-                     output_uri=output_uri, content_type=content_type), progress=info)
+                     output_uri=output_uri, content_type=content_type,
+                     options={"model_dir": local_model(session, chosen.id, artifact)}),
+        progress=info)
     if json_:
         print_json(result.__dict__)
     else:

@@ -51,6 +51,18 @@ def run_model(session, run_id: str | None):
     return chosen, artifact, image
 
 
+def local_model(session, run_id: str, artifact) -> str | None:
+    """A local copy of a stored model folder (fetched once), or ``None`` for a remote model
+    (``s3://…/model.tar.gz`` a platform trained), which targets read where it is."""
+    if artifact.kind == "remote":
+        return None
+    model_dir = session.state_dir / "models" / run_id
+    if not (model_dir / "mldock-model.json").is_file():
+        info(f"fetching the model of run {run_id} from {artifact.uri}")
+        session.storage.get_tree(artifact.key, model_dir)
+    return str(model_dir)
+
+
 @deploy_app.command()
 def deploy(
     run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
@@ -74,15 +86,11 @@ def deploy(
                         [[d.name, d.status, d.url, d.run_id, d.image] for d in found])
         return
     chosen, artifact, image = run_model(session, run)
-    model_dir = session.state_dir / "models" / chosen.id
-    if artifact.kind != "remote" and not (model_dir / "mldock-model.json").is_file():
-        info(f"fetching the model of run {chosen.id} from {artifact.uri}")
-        session.storage.get_tree(artifact.key, model_dir)
     from mldock.interfaces import DeployRequest
 
     request = DeployRequest(
         name=name or session.endpoint_name, image=image, model_uri=artifact.uri, run_id=chosen.id,
-        options={"model_dir": str(model_dir) if artifact.kind != "remote" else None,
+        options={"model_dir": local_model(session, chosen.id, artifact),
                  "model_key": artifact.key, "port": port,
                  "project": session.project})
     deployment = deployer.deploy(request, progress=info)

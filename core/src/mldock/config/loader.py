@@ -194,13 +194,14 @@ def _key_path(prefix: str, loc: tuple[Any, ...], overlay: tuple[str, Any] | None
     if overlay is not None:
         env_name, table = overlay
         node: Any = table
+        found = 0
         for part in parts:
             if isinstance(node, dict) and part in node:
-                node = node[part]
+                node, found = node[part], found + 1
             else:
-                node = None
                 break
-        if node is not None:
+        # the whole path is in the overlay, or a table the overlay defines lacks a key
+        if found == len(parts) or (found and found == len(parts) - 1 and isinstance(node, dict)):
             return f"{prefix}env.{env_name}." + ".".join(parts)
     return prefix + ".".join(parts)
 

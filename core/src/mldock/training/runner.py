@@ -156,7 +156,14 @@ def stage_channel(session: Session, channel: Any, progress: ProgressSink) -> str
     """A channel as a URI a remote job reads: storage URIs as given, local data uploaded."""
     if "://" in channel.source and not channel.source.startswith("file://"):
         return channel.source
-    return session.storage.stage_data(channel.folder, channel.sha256, progress=progress)
+    try:
+        return session.storage.stage_data(channel.folder, channel.sha256, progress=progress)
+    except NotImplementedError:
+        raise MldockError(
+            f"data channel {channel.name!r} is local, and storage {session.config.storage_uri}"
+            f" cannot stage data for a {session.deployer_name} job",
+            hint="set [storage] uri to cloud storage (e.g. s3://bucket/prefix) in this"
+                 " environment, or give the channel as a storage URI", exit_code=2) from None
 
 
 def _store_model(session: Session, run_id: str, model_uri: str, progress: ProgressSink) -> None:

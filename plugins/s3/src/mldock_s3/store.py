@@ -288,6 +288,13 @@ class S3ArtifactStore(ArtifactStore):
 
         return fetch(self.connection, uri, Path(dest), progress=progress)
 
+    def stage_data(self, folder: Path, digest: str, *,
+                   progress: ProgressSink = null_progress) -> str:
+        """Upload a data folder as plain objects under ``data/<digest>/`` (once) for remote jobs."""
+        from mldock_s3.staging import stage_folder
+
+        return stage_folder(self, Path(folder), digest, progress=progress)
+
     # --- doctor ---------------------------------------------------------------------------------
     def check(self) -> list[HealthCheck]:
         """Credentials present, bucket reachable, prefix writable (a probe put and deleted)."""
