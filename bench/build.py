@@ -98,7 +98,7 @@ def main() -> None:
     try:
         fresh_base(base)
         ours = bench_mldock(root, base)
-        made += ours["tags"]
+        made += ours["tags"] + [f"{ours['project'].name}:latest"]
         peer = None
         if not args.no_mlflow:
             model_dir = train_local(ours["project"])

@@ -159,7 +159,8 @@ def main() -> None:
                 process.kill()
         if container:
             subprocess.run(["docker", "rm", "-f", container], capture_output=True)
-        subprocess.run(["docker", "rmi", tag], capture_output=True)
+        for name in (tag, f"{tag.split(':')[0]}:latest"):
+            subprocess.run(["docker", "rmi", name], capture_output=True)
 
     print(f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for name, r in results.items():

@@ -58,13 +58,14 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def built_project(engine, tmp_path_factory):
-    """The sklearn template rendered with ``mldock init`` and built; removed images after."""
+def built(engine, tmp_path_factory):
+    """(project, image tag): the sklearn template rendered with ``mldock init`` and built once;
+    its containers and images removed after."""
     root = tmp_path_factory.mktemp("main-job")
     mldock("init", "iris", "--template", "sklearn", "--no-input", cwd=root)
     project = root / "iris"
     tag = mldock("build", cwd=project).stdout.strip().splitlines()[-1]
-    yield project
+    yield project, tag
     for container in engine.containers.list(all=True, filters={"label": "mldock.project=iris"}):
         container.remove(force=True)
     for image in engine.images.list(name="iris"):
@@ -74,6 +75,18 @@ def built_project(engine, tmp_path_factory):
             except Exception:  # noqa: BLE001 - an image shared by two tags goes with the last
                 pass
     assert tag
+
+
+@pytest.fixture(scope="session")
+def built_project(built):
+    """The built sklearn project's folder."""
+    return built[0]
+
+
+@pytest.fixture(scope="session")
+def built_image(built):
+    """The exact image tag ``mldock build`` made for the built project."""
+    return built[1]
 
 
 @pytest.fixture

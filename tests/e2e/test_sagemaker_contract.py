@@ -18,15 +18,8 @@ import pytest
 pytestmark = pytest.mark.docker
 
 
-def _image(engine, project) -> str:
-    images = engine.images.list(name="iris")
-    tags = sorted(t for i in images for t in i.tags if not t.endswith(":latest"))
-    assert tags, "the built project has no image"
-    return tags[0]
-
-
 @pytest.fixture(scope="module")
-def trained_tree(engine, built_project, tmp_path_factory):
+def trained_tree(engine, built_project, built_image, tmp_path_factory):
     tree = tmp_path_factory.mktemp("opt_ml")
     config = tree / "input" / "config"
     config.mkdir(parents=True)
@@ -39,7 +32,7 @@ def trained_tree(engine, built_project, tmp_path_factory):
     data = tree / "input" / "data" / "train"
     data.mkdir(parents=True)
     shutil.copy(built_project / "data" / "iris.csv", data / "iris.csv")
-    image = _image(engine, built_project)
+    image = built_image
     logs = engine.containers.run(image, ["train"], remove=True, stdout=True, stderr=True,
                                  environment={"TRAINING_JOB_NAME": "contract-job"},
                                  volumes={str(tree): {"bind": "/opt/ml", "mode": "rw"}})
