@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
 from mldock.errors import MldockError
 
@@ -64,3 +66,17 @@ EnvSecret = Annotated[
     PlainSerializer(lambda ref: f"{ENV_PREFIX}{ref.variable}", return_type=str),
 ]
 """A config field holding a secret by indirection: ``"env:AWS_SECRET_ACCESS_KEY"``."""
+
+
+def _check_endpoint_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL such as 'http://127.0.0.1:9000'")
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials; use the SDK's credential chain or"
+                         ' "env:NAME" secrets')
+    return value.strip().rstrip("/")
+
+
+EndpointUrl = Annotated[str, AfterValidator(_check_endpoint_url)]
+"""A service endpoint override (emulators, S3-compatible stores): http(s), no credentials in it."""

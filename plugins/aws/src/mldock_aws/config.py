@@ -15,9 +15,8 @@ A minimal block::
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
-from mldock.config.plugin_config import PluginConfig
+from mldock.config.plugin_config import EndpointUrl, PluginConfig
 from pydantic import Field, field_validator, model_validator
 
 ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$"
@@ -91,19 +90,8 @@ class SageMakerOptions(PluginConfig):
     ecr_repository: str | None = Field(default=None, min_length=2, max_length=256,
                                        pattern=ECR_REPOSITORY)
     ecr_registry: str | None = Field(default=None, pattern=REGISTRY_HOST)
-    endpoint_url: str | None = None
+    endpoint_url: EndpointUrl | None = None
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL such as 'http://127.0.0.1:5000'")
-        if parts.username or parts.password:
-            raise ValueError("must not contain credentials; use the AWS credential chain")
-        return value.strip().rstrip("/")
 
     @field_validator("metrics")
     @classmethod

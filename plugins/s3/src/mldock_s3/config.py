@@ -14,10 +14,9 @@ them without putting a secret into ``mldock.toml``.
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
-from mldock.config.plugin_config import EnvSecret, PluginConfig
-from pydantic import Field, field_validator, model_validator
+from mldock.config.plugin_config import EndpointUrl, EnvSecret, PluginConfig
+from pydantic import Field, model_validator
 
 MB = 1 << 20
 
@@ -43,7 +42,7 @@ class S3Options(PluginConfig):
             keys for this store only. Prefer the standard chain (``AWS_ACCESS_KEY_ID``, profiles).
     """
 
-    endpoint_url: str | None = None
+    endpoint_url: EndpointUrl | None = None
     region: str | None = None
     profile: str | None = None
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
@@ -55,17 +54,6 @@ class S3Options(PluginConfig):
     secret_access_key: EnvSecret | None = None
     session_token: EnvSecret | None = None
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http:// or https:// URL such as 'http://127.0.0.1:9000'")
-        if parts.username or parts.password:
-            raise ValueError("must not contain credentials; use the AWS chain or env: secrets")
-        return value.strip().rstrip("/")
 
     @model_validator(mode="after")
     def _check_credentials(self) -> S3Options:
