@@ -14,18 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mldock.imaging.context import context_entries
+from mldock.local.hashing import sha256_file
 
 HASH_SCHEME = "mldock-inputs/1"
 TAG_LENGTH = 12
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def input_hash(*, dockerfile: str, context_dir: Path, patterns: list[str],
@@ -42,7 +34,7 @@ def input_hash(*, dockerfile: str, context_dir: Path, patterns: list[str],
     for entry in context_entries(context_dir, patterns, extra_files):
         if entry.kind == "file":
             content = (hashlib.sha256(entry.data).hexdigest() if entry.data is not None
-                       else file_sha256(entry.source))  # type: ignore[arg-type]
+                       else sha256_file(entry.source))  # type: ignore[arg-type]
             add("F", entry.path, f"{entry.mode:o}", content)
         elif entry.kind == "dir":
             add("D", entry.path, f"{entry.mode:o}")

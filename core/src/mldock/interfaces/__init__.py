@@ -19,7 +19,14 @@ from mldock.interfaces.deploy import (
     TrainingResult,
 )
 from mldock.interfaces.storage import ArtifactRef, ArtifactStore
-from mldock.interfaces.tracking import Lineage, Metric, RunRecord, RunStatus, Tracker
+from mldock.interfaces.tracking import (
+    Lineage,
+    Metric,
+    RunRecord,
+    RunStatus,
+    Tracker,
+    terminal_status,
+)
 
 __all__ = [
     "ArtifactRef",
@@ -46,4 +53,5 @@ __all__ = [
     "TrainingJob",
     "TrainingResult",
     "null_progress",
+    "terminal_status",
 ]

@@ -24,6 +24,19 @@ class RunStatus(str, Enum):
         return self is not RunStatus.RUNNING
 
 
+def terminal_status(run_id: str, status: "RunStatus | str") -> RunStatus:
+    """``status`` as a terminal :class:`RunStatus`, or a usage error: what ``finish_run`` accepts."""
+    from mldock.errors import UsageError
+
+    try:
+        status = RunStatus(status)
+    except ValueError:
+        raise UsageError(f"unknown run status {status!r}: use finished, failed or killed") from None
+    if not status.is_terminal:
+        raise UsageError(f"cannot finish run {run_id!r} with status 'running'")
+    return status
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric value. ``timestamp`` is seconds since the epoch."""

@@ -133,6 +133,27 @@ def _staged(folder: Path, prefix: str, suffix: str) -> Iterator[tuple[IO[bytes],
             os.unlink(tmp)  # gone already when committed
 
 
+@contextlib.contextmanager
+def staged_folder(dest: Path) -> Iterator[Path]:
+    """Where to fetch a tree so ``dest`` appears whole or not at all.
+
+    Yields a sibling folder that is renamed to ``dest`` when the block succeeds and removed when it
+    fails; yields ``dest`` itself when it exists already (files are then replaced one by one).
+    """
+    if dest.exists():
+        yield dest
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o755)
+        os.rename(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` via a fsynced temp file in the same folder and os.replace."""
     with _staged(path.parent, f"{path.name}.", ".tmp") as (handle, commit):
@@ -387,25 +408,12 @@ class LocalArtifactStore(ArtifactStore):
             if body["kind"] != "tree":
                 raise UsageError(f"artifact {key!r} is a single file: fetch it with get_file")
             manifest = self._manifest(key, body["sha256"])
-            staging = None
-            if not dest.exists():  # fetch into a sibling folder, rename when all files verified
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part",
-                                                dir=dest.parent))
-            target = staging or dest
-            try:
+            with staged_folder(dest) as target:  # renamed into place once every file verified
                 for rel, entry in manifest.items():
                     path = target.joinpath(*rel.split("/"))
                     path.parent.mkdir(parents=True, exist_ok=True)
                     self._fetch(entry["sha256"], entry["size"], path, key,
                                 mode=entry.get("mode", 0o644), part=rel)
-                if staging is not None:
-                    os.chmod(staging, 0o755)
-                    os.rename(staging, dest)
-            except BaseException:
-                if staging is not None:
-                    shutil.rmtree(staging, ignore_errors=True)
-                raise
         progress(f"fetched {key} ({len(manifest)} file(s), {_human(body['size'])})")
         return dest
 

@@ -40,6 +40,7 @@ from mldock.interfaces import (
     RunRecord,
     RunStatus,
     Tracker,
+    terminal_status,
 )
 
 SCHEMA_VERSION = 1
@@ -279,13 +280,7 @@ class SqliteTracker(Tracker):
 
     def finish_run(self, run_id: str, status: RunStatus | str, *, error: str | None = None
                    ) -> None:
-        try:
-            status = RunStatus(status)
-        except ValueError:
-            raise UsageError(f"unknown run status {status!r}: use finished, failed or killed"
-                             ) from None
-        if not status.is_terminal:
-            raise UsageError(f"cannot finish run {run_id!r} with status 'running'")
+        status = terminal_status(run_id, status)
         self.flush()
         with self._tx() as conn:
             self._require(conn, run_id)

@@ -34,6 +34,7 @@ from mldock.interfaces import (
     RunRecord,
     RunStatus,
     Tracker,
+    terminal_status,
 )
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities import Param
@@ -171,13 +172,7 @@ class MlflowTracker(MlflowConnection, Tracker):
 
     def finish_run(self, run_id: str, status: RunStatus | str, *, error: str | None = None
                    ) -> None:
-        try:
-            status = RunStatus(status)
-        except ValueError:
-            raise UsageError(f"unknown run status {status!r}: use finished, failed or killed"
-                             ) from None
-        if not status.is_terminal:
-            raise UsageError(f"cannot finish run {run_id!r} with status 'running'")
+        status = terminal_status(run_id, status)
         run = self.resolve(run_id)
         unsent: MldockError | None = None
         try:

@@ -22,8 +22,6 @@ Layout under ``s3://bucket/prefix/`` (the local store's, so either can be copied
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +31,7 @@ from pathlib import Path
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactRef, ArtifactStore, HealthCheck, ProgressSink, null_progress
 from mldock.local.hashing import Manifest, file_mode, iter_tree_files, manifest_bytes, sha256_bytes
-from mldock.local.storage import REF_NAME, validate_key
+from mldock.local.storage import REF_NAME, staged_folder, validate_key
 
 from mldock_s3.client import S3Connection, connect
 from mldock_s3.config import S3Options
@@ -226,28 +224,15 @@ class S3ArtifactStore(ArtifactStore):
         if body["kind"] != "tree":
             raise UsageError(f"artifact {key!r} is a single file: fetch it with get_file")
         manifest = self._manifest(key, body["sha256"])
-        staging = None
-        if not dest.exists():  # fetch into a sibling folder, rename when every file is verified
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part",
-                                            dir=dest.parent))
-        target = staging or dest
-        items, parts = [], {}
-        for rel, entry in manifest.items():
-            path = target.joinpath(*rel.split("/"))
-            items.append((entry["sha256"], entry["size"], path, entry.get("mode", 0o644)))
-            parts[path] = rel
-        try:
+        with staged_folder(dest) as target:  # renamed into place once every file is verified
+            items, parts = [], {}
+            for rel, entry in manifest.items():
+                path = target.joinpath(*rel.split("/"))
+                items.append((entry["sha256"], entry["size"], path, entry.get("mode", 0o644)))
+                parts[path] = rel
             meter = TransferProgress(progress, "downloading", key, body["size"])
             self.blobs.download(items, action=action, progress=meter,
                                 on_bad=self._on_bad(key, parts))
-            if staging is not None:
-                os.chmod(staging, 0o755)
-                os.rename(staging, dest)
-        except BaseException:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
-            raise
         progress(f"fetched {key} ({len(manifest)} file(s), {human(body['size'])})")
         return dest
 
