@@ -68,11 +68,31 @@ RUNS_HINT = "see 'mldock runs list' for the runs of this project"
 _OPEN: weakref.WeakSet[SqliteTracker] = weakref.WeakSet()
 
 
+_ID_LOCK = threading.Lock()
+_LAST_ID: list[int] = [0, 0]  # (millis, tail) of the last id this process made
+
+
+def _encode(value: int, width: int) -> str:
+    return "".join(ID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(width)))
+
+
 def new_run_id() -> str:
-    """A 14-character id: 9 characters of milliseconds since 1970 (sortable) + 5 random ones."""
-    millis = int(time.time() * 1000)
-    head = "".join(ID_ALPHABET[(millis >> (5 * i)) & 31] for i in reversed(range(9)))
-    return head + "".join(secrets.choice(ID_ALPHABET) for _ in range(5))
+    """A 14-character id: 9 characters of milliseconds since 1970 (sortable) + 5 random ones.
+
+    Monotonic within a process (as ULIDs are): an id made in the same millisecond as the last one
+    takes the next tail instead of a fresh random one, so one process never repeats an id; across
+    processes the 25 random bits per millisecond keep collisions unlikely.
+    """
+    with _ID_LOCK:
+        millis = int(time.time() * 1000)
+        last_millis, last_tail = _LAST_ID
+        if millis <= last_millis and last_tail < 32 ** 5 - 1:
+            millis, tail = last_millis, last_tail + 1
+        else:
+            millis, tail = max(millis, last_millis + (millis <= last_millis)), secrets.randbelow(
+                32 ** 4)  # room above it for the ids that follow within the millisecond
+        _LAST_ID[:] = [millis, tail]
+    return _encode(millis, 9) + _encode(tail, 5)
 
 
 def _dump(value: Any) -> str:
