@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 
@@ -76,6 +78,28 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
     if run.error:
         rows.append(["error", run.error.strip().splitlines()[-1]])
     print_table(["field", "value"], rows)
+
+
+@app.command("export")
+def export(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+           dest: Path | None = typer.Argument(None, metavar="[DIR]",
+                                              help="Folder to write (default ./<run-id>-model)."),
+           force: bool = typer.Option(False, "--force", help="Replace DIR if it is not empty."),
+           json_: bool = typer.Option(False, "--json", help="Print where it went as JSON.")) -> None:
+    """Write a run's model folder to DIR, verified against the stored hashes."""
+    from mldock.cli.export import default_dir, export_model
+    from mldock.cli.output import info
+    from mldock.session import Session
+
+    session = Session.open()
+    run = session.tracker.get_run(run_id)
+    target = Path(os.path.abspath(dest)) if dest is not None else default_dir(run.id)
+    result = export_model(session, run, target, force=force, progress=info)
+    if json_:
+        print_json(result.to_dict())
+        return
+    info(f"exported the model of run {run.id} ({result.files} file(s), {result.size} bytes)")
+    print(result.dir)
 
 
 @app.command("compare")

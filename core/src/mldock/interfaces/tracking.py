@@ -92,6 +92,31 @@ class Lineage:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def store_root(artifact: ArtifactRef) -> str | None:
+    """The URI of the store holding ``artifact``, when its recorded URI is ``<store>/<key>``.
+
+    Stores record an artifact as their root URI plus its key, but content-addressed stores (the
+    local folder, S3) keep blobs and references, not a folder at that address: only the root is
+    a real location. ``None`` for a platform's own file (kind ``remote``) or an unknown form.
+    """
+    uri, key = artifact.uri.rstrip("/"), artifact.key.strip("/")
+    if artifact.kind == "remote" or not key or not uri.endswith("/" + key):
+        return None
+    return uri[: -len(key) - 1] or None
+
+
+def artifact_location(artifact: ArtifactRef) -> dict[str, Any]:
+    """An artifact as users see it: only locations that exist.
+
+    A stored artifact is named by ``store`` (the store's root URI, which exists) and ``key``
+    (meaningful to the store; ``mldock runs export`` writes it out as a folder). ``uri`` is given
+    only when it names the object itself: a platform's ``model.tar.gz``, or a tracker's own form.
+    """
+    store = store_root(artifact)
+    return {"key": artifact.key, "kind": artifact.kind, "sha256": artifact.sha256,
+            "size": artifact.size, "store": store, "uri": None if store else artifact.uri}
+
+
 @dataclass
 class RunRecord:
     """A run as read back from a tracker."""
@@ -118,7 +143,7 @@ class RunRecord:
             "params": dict(self.params),
             "metrics": dict(self.metrics),
             "tags": dict(self.tags),
-            "artifacts": [a.__dict__ for a in self.artifacts],
+            "artifacts": [artifact_location(a) for a in self.artifacts],
             "lineage": self.lineage.to_dict(),
             "error": self.error,
         }
