@@ -10,8 +10,11 @@ lineage records the hashes of input data. They must agree byte for byte, so the 
 * a tree's hash is the SHA-256 of :func:`manifest_bytes` of its manifest: canonical JSON (sorted keys,
   no spaces), so equal content always gives an equal hash, whatever the file system's listing order.
 
-Symbolic links are followed (the stored content is what the link points at); a folder reached twice
-through links is visited once, so a link cycle cannot loop forever. Standard library only.
+Symbolic links are followed here (the content is what the link points at); a folder reached twice
+through links is visited once, so a link cycle cannot loop forever. That suits folders the user
+chose (data channels, build inputs). Folders another program wrote (model folders) are walked by
+:func:`mldock.trees.walk_contained` instead, which refuses links that leave the folder, FIFOs and
+device files. Standard library only.
 """
 
 from __future__ import annotations
@@ -38,12 +41,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def sha256_and_size(path: str | os.PathLike[str]) -> tuple[str, int]:
     """The hex SHA-256 of a file and the number of bytes hashed (one read, no race with stat)."""
+    with open(path, "rb") as handle:
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle: BinaryIO) -> tuple[str, int]:
+    """The hex SHA-256 of what is left to read in ``handle``, and how many bytes that was."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-            size += len(chunk)
+    for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size
 
 

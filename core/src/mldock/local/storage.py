@@ -38,15 +38,9 @@ from urllib.parse import unquote
 
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactRef, ArtifactStore, HealthCheck, ProgressSink, null_progress
-from mldock.local.hashing import (
-    Manifest,
-    copy_hashing,
-    file_mode,
-    iter_tree_files,
-    manifest_bytes,
-    sha256_and_size,
-    sha256_bytes,
-)
+from mldock.local.diskspace import is_no_space, no_space_error
+from mldock.local.hashing import Manifest, copy_hashing, manifest_bytes, sha256_bytes, sha256_stream
+from mldock.trees import open_entry, walk_contained
 
 try:  # POSIX advisory locks keep gc() from deleting blobs a writer or reader is using
     import fcntl
@@ -102,7 +96,8 @@ def _fsync_dir(path: Path) -> None:
 def _staged(folder: Path, prefix: str, suffix: str) -> Iterator[tuple[IO[bytes], Callable]]:
     """A temp file in ``folder`` and ``commit(final, mode, durable)`` to rename it into place.
 
-    The file is deleted if the block raises or never commits. The folder is recreated if a
+    The file is deleted if the block raises or never commits, also when closing it fails too (a
+    full disk fails the flush of buffered bytes again at close). The folder is recreated if a
     concurrent :meth:`LocalArtifactStore.delete` just removed it (empty) before the file existed.
     """
     for _ in range(10):
@@ -128,7 +123,8 @@ def _staged(folder: Path, prefix: str, suffix: str) -> Iterator[tuple[IO[bytes],
     try:
         yield handle, commit
     finally:
-        handle.close()
+        with contextlib.suppress(OSError):
+            handle.close()  # raises again after a failed flush; the descriptor is closed anyway
         with contextlib.suppress(OSError):
             os.unlink(tmp)  # gone already when committed
 
@@ -231,10 +227,14 @@ class LocalArtifactStore(ArtifactStore):
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def _os_errors(self, action: str) -> Iterator[None]:
+    def _os_errors(self, action: str, where: Path | None = None) -> Iterator[None]:
+        """OSError as a one-line MldockError; ``where`` is written to (default: the store)."""
         try:
             yield
         except OSError as exc:
+            if is_no_space(exc):
+                raise no_space_error(where or self.root,
+                                     setting=None if where else "[storage] uri") from exc
             raise MldockError(f"cannot {action} in {self.root}: {exc.strerror or exc}",
                               hint="check the folder's permissions and free disk space") from exc
 
@@ -261,13 +261,17 @@ class LocalArtifactStore(ArtifactStore):
         self._count(bytes_sent=size, blobs_written=1)
         return digest, size
 
-    def _store_file(self, source: Path) -> tuple[str, int, bool]:
-        """Store a file's content once; return (sha256, size, whether bytes were copied)."""
-        digest, size = sha256_and_size(source)
+    def _store_stream(self, handle: IO[bytes]) -> tuple[str, int, bool]:
+        """Store an open file's content once; return (sha256, size, whether bytes were copied).
+
+        Hashed first, so known content costs no write; copied from the same handle, so what is
+        read is the file that was opened (a tree's files are opened by :func:`open_entry`).
+        """
+        digest, size = sha256_stream(handle)
         if self._have_blob(digest, size):
             return digest, size, False
-        with open(source, "rb") as handle:
-            digest, size = self._write_blob(handle)
+        handle.seek(0)
+        digest, size = self._write_blob(handle)
         return digest, size, True
 
     def _store_bytes(self, data: bytes) -> str:
@@ -361,14 +365,15 @@ class LocalArtifactStore(ArtifactStore):
         if not source.is_file():
             raise NotFoundError(f"cannot store {key!r}: no file {source}")
         with self._os_errors(f"store {key!r}"), self._lock():
-            digest, size, copied = self._store_file(source)
+            with open(source, "rb") as handle:
+                digest, size, copied = self._store_stream(handle)
             ref = self._write_ref(key, digest, size, "file")
         progress(f"stored {key} ({_human(size)}{'' if copied else ', unchanged content'})")
         return ref
 
     def get_file(self, key: str, dest: Path, *, progress: ProgressSink = null_progress) -> Path:
         key, dest = validate_key(key), Path(dest)
-        with self._os_errors(f"read {key!r}"), self._lock():
+        with self._os_errors(f"read {key!r}", dest.parent), self._lock():
             body = self._read_ref(key)
             if body["kind"] != "file":
                 raise UsageError(f"artifact {key!r} is a tree (a folder): fetch it with get_tree")
@@ -384,14 +389,14 @@ class LocalArtifactStore(ArtifactStore):
         if not source.is_dir():
             raise UsageError(f"cannot store tree {key!r}: {source} is not a folder")
         with self._os_errors(f"store {key!r}"), self._lock():
-            files = list(iter_tree_files(source))
+            files = walk_contained(source)  # links out, FIFOs, devices: refused, naming them
             progress(f"storing {key}: {len(files)} file(s)")
             manifest: Manifest = {}
             sent = 0
-            for rel, path in files:
-                mode = file_mode(path)
-                digest, size, copied = self._store_file(path)
-                manifest[rel] = {"sha256": digest, "size": size, "mode": mode}
+            for entry in files:
+                with open_entry(entry) as handle:
+                    digest, size, copied = self._store_stream(handle)
+                manifest[entry.rel] = {"sha256": digest, "size": size, "mode": entry.mode}
                 sent += size if copied else 0
             tree_digest = self._store_bytes(manifest_bytes(manifest))
             total = sum(entry["size"] for entry in manifest.values())
@@ -403,7 +408,7 @@ class LocalArtifactStore(ArtifactStore):
         key, dest = validate_key(key), Path(dest)
         if dest.exists() and not dest.is_dir():
             raise UsageError(f"cannot fetch tree {key!r} into {dest}: it is a file")
-        with self._os_errors(f"read {key!r}"), self._lock():
+        with self._os_errors(f"read {key!r}", dest.parent), self._lock():
             body = self._read_ref(key)
             if body["kind"] != "tree":
                 raise UsageError(f"artifact {key!r} is a single file: fetch it with get_file")
