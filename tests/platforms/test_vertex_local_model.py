@@ -1,0 +1,57 @@
+"""Vertex AI's own local mode serves the image ``mldock build`` made, with the model mldock trained.
+
+``LocalModel(...).deploy_to_local_endpoint(artifact_uri=<exported model folder>)``
+(google-cloud-aiplatform, ``[prediction]`` extra) starts the container as the SDK does: it sets
+``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE`` and ``AIP_STORAGE_URI`` (the folder,
+bind-mounted at ``/tmp_cpr_local_model``) but never ``AIP_MODE``, so the runtime must recognise
+Vertex from any ``AIP_*`` serving variable and read a local ``AIP_STORAGE_URI``. The routes are the
+ones the mldock Vertex deployer registers (``/predict``, ``/health``, port 8080).
+
+The SDK runs in its own venv through ``drivers/vertex_local.py``; this test never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+# What the runtime is started with: the SDK's real variables, checked so a change in the SDK (or a
+# route the deployer stops registering) shows up here rather than as a puzzling health timeout.
+EXPECTED_ENV = {"AIP_HTTP_PORT": "8080", "AIP_HEALTH_ROUTE": "/health",
+                "AIP_PREDICT_ROUTE": "/predict", "AIP_STORAGE_URI": "/tmp_cpr_local_model"}
+
+
+def _containers_of(engine, image: str) -> set[str]:
+    """Ids of every container (running or not) started from ``image``."""
+    image_id = engine.images.get(image).id
+    return {c.id for c in engine.containers.list(all=True) if c.attrs.get("Image") == image_id}
+
+
+def test_local_model_endpoint_predicts_like_mldock(engine, platform_project, sdk_python,
+                                                    run_driver):
+    python = sdk_python("vertex")
+    before = _containers_of(engine, platform_project.image)
+    leftovers: set[str] = set()
+    try:
+        result = run_driver(python, "vertex_local", platform_project.image,
+                            str(platform_project.model_dir), json.dumps(platform_project.payload),
+                            env={"GOOGLE_CLOUD_PROJECT": "mldock-local", "NO_GCE_CHECK": "True"},
+                            timeout=600)
+    finally:
+        # Whatever the driver managed, nothing the SDK started outlives the test.
+        leftovers = _containers_of(engine, platform_project.image) - before
+        for leftover in leftovers:
+            engine.containers.get(leftover).remove(force=True)
+
+    assert result["container_env"] == EXPECTED_ENV, result
+    assert "AIP_MODE" not in result["container_env"]
+    assert result["health_status"] == 200, result
+    assert result["predict_status"] == 200, result["predict_body"]
+    assert result["predictions"] == platform_project.expected
+    # The SDK stops its container on exit but leaves it behind; the driver removed it.
+    assert result["status_after_stop"] == "exited", result
+    assert result["removed"] is True
+    assert leftovers == set(), "the endpoint's container was still on the engine after the driver"
