@@ -6,8 +6,9 @@ then the project's code (changes on every edit). A code-only change therefore re
 layer and reuses the dependency layer from the engine's cache.
 
 The image follows ``CONTAINER-CONTRACT.md``: exec-form ``ENTRYPOINT ["mldock-runtime"]`` so SIGTERM
-reaches the runtime, ``CMD ["serve"]``, ``train``/``serve`` shims on ``PATH``, ``EXPOSE 8080``, the
-SageMaker bind-to-port label, and nothing under ``/opt/ml`` (the platforms mount it).
+reaches the runtime, no ``CMD`` (the runtime serves or trains by environment), ``train``/``serve``
+shims on ``PATH``, ``EXPOSE 8080``, the SageMaker bind-to-port label, and nothing under
+``/opt/ml`` (the platforms mount it).
 """
 
 from __future__ import annotations
@@ -135,8 +136,9 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         "ENV " + " \\\n    ".join(f"{key}={json.dumps(value)}" for key, value in env.items()),
         f"LABEL {LABEL_PROJECT}={json.dumps(spec.project)} {LABEL_VERSION}={json.dumps(__version__)}",
         f"EXPOSE {PORT}",
+        # No CMD: without a command the runtime decides by environment (a training job trains,
+        # anything else serves); SageMaker SDK 3.x local mode starts training with no command.
         'ENTRYPOINT ["mldock-runtime"]',
-        'CMD ["serve"]',
         "",
         "# The project's code, last: a code change rebuilds this one layer and nothing after it.",
         f"COPY {_docker_path(spec.source)}/ {PROGRAM_DIR}/src/",

@@ -1,9 +1,14 @@
 """``mldock-runtime [train|serve] [--key=value ...]``: the image's ENTRYPOINT.
 
 SageMaker runs ``IMAGE train`` / ``IMAGE serve``; Vertex AI and Azure ML may pass only ``--k=v``
-arguments, so without a command word a training job is recognised by its environment
-(``TRAINING_JOB_ARN``, ``CLOUD_ML_JOB_ID``, ``CLUSTER_SPEC``, ``AZUREML_RUN_ID``) and everything
-else serves.
+arguments and SageMaker SDK 3.x local mode passes nothing at all, so the image has no ``CMD``
+and, without a command word, the environment decides
+(:func:`mldock.runtime.platform.is_training_environment`): a training job trains, everything
+else (including a bare ``docker run IMAGE``) serves.
+
+``serve`` given explicitly inside a SageMaker *training* environment (``resourceconfig.json``
+present) is refused with exit code 2: it would answer 500 forever for a model that does not
+exist, while SageMaker waits for a training job to finish.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+
+from mldock.runtime.platform import is_training_environment, sagemaker_training_evidence
 
 USAGE = """\
 usage: mldock-runtime [train|serve] [--key=value ...]
@@ -21,19 +28,27 @@ usage: mldock-runtime [train|serve] [--key=value ...]
   serve   answer SageMaker, Vertex AI, Azure ML and Open Inference Protocol v2 routes on one
           port (default 8080) with the predictor named by MLDOCK_PREDICTOR.
 
-Without a command: train inside a training job, serve otherwise.
-Exit codes: 0 ok, 1 training failed, 2 bad usage or configuration, 143 stopped by SIGTERM.
+Without a command: train inside a training job (SageMaker /opt/ml/input/config,
+TRAINING_JOB_NAME; Vertex CLOUD_ML_JOB_ID, CLUSTER_SPEC, AIP_MODEL_DIR; Azure AZUREML_RUN_ID),
+serve otherwise.
+Exit codes: 0 ok, 1 training failed, 2 bad usage or configuration, 3 the model failed to load
+(after MLDOCK_LOAD_FAILURE_GRACE seconds), 143 stopped by SIGTERM.
 """
-
-_TRAINING_MARKERS = ("TRAINING_JOB_ARN", "CLOUD_ML_JOB_ID", "CLUSTER_SPEC", "AZUREML_RUN_ID")
-_SERVING_MARKERS = ("SAGEMAKER_BIND_TO_PORT", "SAGEMAKER_BATCH", "AZUREML_MODEL_DIR")
 
 
 def default_command(env: Mapping[str, str]) -> str:
-    if (env.get("AIP_MODE") or "").upper() == "PREDICTION" \
-            or any(env.get(name) for name in _SERVING_MARKERS):
-        return "serve"
-    return "train" if any(env.get(name) for name in _TRAINING_MARKERS) else "serve"
+    """``train`` in a training environment, else ``serve``."""
+    return "train" if is_training_environment(env) else "serve"
+
+
+def _serve_refused(env: Mapping[str, str]) -> str | None:
+    """Why an explicit ``serve`` must not run here, or None."""
+    evidence = sagemaker_training_evidence(env)
+    if evidence is None or not is_training_environment(env):
+        return None
+    return (f"'serve' was requested inside a SageMaker training job ({evidence} is present):"
+            " a training job must train. Start the container with 'train' or with no command"
+            " (an image built by mldock has no CMD, so the environment decides)")
 
 
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
@@ -49,6 +64,10 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
 
         return run_training(args, env)
     if command == "serve":
+        refused = _serve_refused(env) if explicit else None
+        if refused:
+            sys.stderr.write(f"mldock-runtime: {refused}\n")
+            return 2
         from mldock.runtime.server import serve
 
         return serve(args, env, serve_argument=explicit)

@@ -3,7 +3,8 @@
 SageMaker: ``resourceconfig.json`` (``hosts``, ``current_host``; rank = index, master = hosts[0]).
 Vertex AI: ``CLUSTER_SPEC`` (worker pools) or ``TF_CONFIG`` (chief/worker/ps). Azure ML: the
 PyTorch launcher variables ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``, ``RANK``,
-``LOCAL_RANK`` (only the master's address is known there, so ``hosts`` lists just it).
+``LOCAL_RANK``, or the MPI ranks (only the master's address is known there, so ``hosts`` lists
+just it). Rank 0 is the primary: the one host whose model is published.
 """
 
 from __future__ import annotations
@@ -89,11 +90,25 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
+def _azure_rank(env: Mapping[str, str]) -> int:
+    """The global rank: PyTorch launcher ``RANK``, else ``NODE_RANK``, else Open MPI / Intel MPI."""
+    for name in ("RANK", "NODE_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK"):
+        if (env.get(name) or "").strip().isdigit():
+            return int(env[name])
+    return 0
+
+
 def from_azureml(env: Mapping[str, str]) -> Cluster:
+    """Ranks come from the launcher variables even when ``MASTER_ADDR`` is missing (MPI jobs)."""
     master = env.get("MASTER_ADDR")
+    rank = _azure_rank(env)
     if not master:
-        return single_host()
-    rank = _int(env, "RANK", _int(env, "NODE_RANK", 0))
+        if rank == 0:
+            return single_host()
+        host = socket.gethostname()
+        return Cluster(hosts=[host], current_host=host, rank=rank,
+                       world_size=max(_int(env, "WORLD_SIZE", 1), rank + 1),
+                       local_rank=_int(env, "LOCAL_RANK", 0))
     current = master if rank == 0 else socket.gethostname()
     port = _int(env, "MASTER_PORT", 0) or None
     return Cluster(hosts=[master], current_host=current, rank=rank,

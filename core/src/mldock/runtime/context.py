@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -49,6 +50,8 @@ class TrainingContext:
     master_addr: str = ""
     master_port: int | None = None
     metrics_file: Path | None = None
+    # where the platform publishes the model from; differs from model_dir on non-primary hosts
+    published_model_dir: Path | None = None
     # local staging dirs to copy to gs:// when training succeeds: (local dir, uri)
     uploads: list[tuple[Path, str]] = field(default_factory=list, repr=False)
     _stop_callbacks: list[Callable[[], Any]] = field(default_factory=list, repr=False)
@@ -62,9 +65,18 @@ class TrainingContext:
             self.metrics_file = self.output_dir / METRICS_FILE_NAME
 
     @property
-    def is_master(self) -> bool:
-        """True on the host (rank 0) that should write the model and final reports."""
+    def is_primary(self) -> bool:
+        """True on the one host (rank 0) whose model is published; save the model only there.
+
+        On other hosts ``model_dir`` is a scratch folder that is never uploaded, so saving there
+        is harmless but wasted work: ``if ctx.is_primary: save(model, ctx.model_dir)``.
+        """
         return self.rank == 0
+
+    @property
+    def is_master(self) -> bool:
+        """The same as :attr:`is_primary` (the name PyTorch's launchers use)."""
+        return self.is_primary
 
     def param(self, name: str, default: Any = None) -> Any:
         """A hyperparameter by name (``learning-rate`` and ``learning_rate`` are the same)."""
@@ -140,7 +152,7 @@ def _input_location(value: str, name: str, env: Mapping[str, str]) -> Path:
     mounted = gcs.mounted_path(value, gcs_root(env))
     if mounted is not None:
         return mounted
-    return gcs.download(value, _staging(env, "inputs", name))
+    return gcs.download(value, _staging(env, "inputs", name), env)
 
 
 def _output_location(value: str, name: str, env: Mapping[str, str],
@@ -151,8 +163,6 @@ def _output_location(value: str, name: str, env: Mapping[str, str],
     mounted = gcs.mounted_path(value, gcs_root(env))
     if mounted is not None:
         return mounted
-    if not gcs.available():
-        raise gcs.GcsUnavailable(f"cannot write to {value}: {gcs.INSTALL_HINT}")
     local = _staging(env, "outputs", name)
     uploads.append((local, value))
     return local
@@ -170,6 +180,29 @@ def _channels_from(reserved: Mapping[str, Any], env: Mapping[str, str]) -> dict[
 def _dir_arg(reserved: Mapping[str, Any], name: str) -> str | None:
     value = reserved.get(name) or reserved.get(name.replace("-", "_"))
     return None if value is None else str(value)
+
+
+def every_host_writes_model(env: Mapping[str, str]) -> bool:
+    """``MLDOCK_MODEL_ON_EVERY_HOST=1`` turns the primary-only guard off (sharded savers)."""
+    return (env.get("MLDOCK_MODEL_ON_EVERY_HOST") or "").strip().lower() in ("1", "true", "yes")
+
+
+def _primary_only_model(model: Path, uploads: list[tuple[Path, str]], rank: int,
+                        env: Mapping[str, str]) -> tuple[Path, list[tuple[Path, str]]]:
+    """On a non-primary host, the model folder user code sees is a scratch folder nobody publishes.
+
+    Why a redirect rather than emptying the real folder after training: on Vertex AI
+    (``AIP_MODEL_DIR`` on the ``/gcs`` mount) and Azure ML (a mounted output) every host shares
+    one model folder, so deleting a non-primary host's files would delete the primary's model.
+    On SageMaker each host uploads its own ``/opt/ml/model`` and the uploads are merged, so the
+    runtime also empties that folder on non-primaries after training (:mod:`train`), in case
+    code wrote to ``/opt/ml/model`` directly.
+    """
+    if rank == 0 or every_host_writes_model(env):
+        return model, uploads
+    scratch = _staging(env, f"model-rank{rank}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return scratch, [(local, uri) for local, uri in uploads if local != model]
 
 
 def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None,
@@ -246,10 +279,12 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
     if _dir_arg(reserved, "checkpoint-dir"):
         checkpoints = _output_location(_dir_arg(reserved, "checkpoint-dir"), "checkpoints", env,
                                        uploads)
+    published = Path(model)
+    model, uploads = _primary_only_model(Path(model), uploads, cluster.rank, env)
     metrics = env.get("MLDOCK_METRICS_FILE")
     return TrainingContext(
         platform=platform, job_id=job_id, run_id=env.get("MLDOCK_RUN_ID") or job_id,
-        hyperparameters=params, channels=channels, model_dir=Path(model),
+        hyperparameters=params, channels=channels, model_dir=model, published_model_dir=published,
         output_dir=Path(output), checkpoint_dir=Path(checkpoints),
         hosts=list(cluster.hosts), current_host=cluster.current_host, rank=cluster.rank,
         world_size=cluster.world_size, local_rank=cluster.local_rank,

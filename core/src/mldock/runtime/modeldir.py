@@ -1,13 +1,17 @@
 """Where the model to serve lives on each platform, and its root (the folder with the manifest).
 
 SageMaker extracts ``model.tar.gz`` into ``/opt/ml/model``; Azure ML mounts ``AZUREML_MODEL_DIR``
-with the registered folder one level down; Vertex AI does not mount ``AIP_STORAGE_URI`` at all, so
-the model is downloaded; locally ``MLDOCK_MODEL_DIR`` names it. In every case the model root is
+with the registered folder one level down (its local endpoint even writes ``…/azureml-models//
+<name>/<version>``, a double slash a ``Path`` absorbs); Vertex AI does not mount a ``gs://``
+``AIP_STORAGE_URI``, so the model is downloaded with :mod:`mldock.runtime.gcs` (stdlib only),
+while Vertex's own local mode (``LocalModel.deploy_to_local_endpoint``) gives a local path there;
+locally ``MLDOCK_MODEL_DIR`` names it. In every case the model root is
 the shallowest folder holding ``mldock-model.json`` (or the base folder when none does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -51,13 +55,6 @@ def model_source(platform: str, env: Mapping[str, str] | None = None) -> str:
     return str(opt_ml(env) / "model")
 
 
-def startup_problem(source: str) -> str | None:
-    """A reason the server cannot even start (checked before binding), or None."""
-    if gcs.is_gs(source) and not gcs.available():
-        return f"the model is at {source}, but {gcs.INSTALL_HINT}"
-    return None
-
-
 def materialize(source: str, env: Mapping[str, str] | None = None) -> Path:
     """A local directory holding the model (downloading gs:// sources), then its root."""
     env = os.environ if env is None else env
@@ -66,9 +63,10 @@ def materialize(source: str, env: Mapping[str, str] | None = None) -> Path:
         if base is None:
             cache = Path(env.get("MLDOCK_MODEL_CACHE")
                          or Path(tempfile.gettempdir()) / "mldock" / "model")
+            key = hashlib.sha256(source.encode()).hexdigest()[:12]
             try:
-                base = gcs.download(source, cache)
-            except gcs.GcsUnavailable as exc:
+                base = gcs.download(source, cache / key, env)
+            except gcs.GcsError as exc:
                 raise ModelDirError(str(exc)) from None
     else:
         base = Path(source)

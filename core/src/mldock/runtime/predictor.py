@@ -60,8 +60,11 @@ def _accepts_parameters(func: Callable[..., Any]) -> bool:
 
 
 def load_into(state: ModelState, source: str, reference: str | None,
-              env: Mapping[str, str]) -> None:
-    """Materialize the model, import and load the predictor; record success or the error."""
+              env: Mapping[str, str], on_done: Callable[[ModelState], None] | None = None) -> None:
+    """Materialize the model, import and load the predictor; record success or the error.
+
+    ``on_done`` is called with the state once it is ready or failed (the server uses it to
+    stop after a failed load instead of answering 500 forever)."""
     started = time.monotonic()
     try:
         model_dir = materialize(source, env)
@@ -86,12 +89,16 @@ def load_into(state: ModelState, source: str, reference: str | None,
     except BaseException as exc:  # noqa: BLE001 - reported on readiness routes
         state.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         state.status = FAILED
-        log("model failed to load:\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+        log("model failed to load:\n" + "".join(traceback.format_exception(
+            type(exc), exc, exc.__traceback__)).rstrip())
+    if on_done is not None:
+        on_done(state)
 
 
 def start_loading(state: ModelState, source: str, reference: str | None,
-                  env: Mapping[str, str]) -> threading.Thread:
-    thread = threading.Thread(target=load_into, args=(state, source, reference, env),
+                  env: Mapping[str, str],
+                  on_done: Callable[[ModelState], None] | None = None) -> threading.Thread:
+    thread = threading.Thread(target=load_into, args=(state, source, reference, env, on_done),
                               name="mldock-model-loader", daemon=True)
     thread.start()
     return thread

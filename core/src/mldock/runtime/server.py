@@ -13,8 +13,16 @@ Environment read (first match wins where several are listed):
 - ``MLDOCK_ACCESS_LOG=1`` (one stderr line per request), ``MLDOCK_GRACEFUL_TIMEOUT`` (seconds to
   finish in-flight requests after SIGTERM, default 10), ``MLDOCK_KEEPALIVE_TIMEOUT`` (idle
   connections closed after, default 75)
+- ``MLDOCK_PREDICT_THREADS`` (default 1): predictions run on this many threads per worker, off
+  the event loop, so health routes answer while a prediction runs; more than 1 only helps a
+  predictor that releases the GIL and is thread-safe
+- ``MLDOCK_LOAD_FAILURE_GRACE`` (seconds, default 5; ``inf`` never exits): after the model fails
+  to load, the server keeps answering (readiness routes give the reason) for this long, then
+  exits 3 with the reason on stderr, so the platform sees a failed container and restarts it or
+  reports the failure instead of probing a server that answers 500 forever.
 
-SIGTERM/SIGINT: stop accepting, finish in-flight requests, close idle connections, exit 0.
+SIGTERM/SIGINT: stop accepting, finish in-flight requests, close idle connections, exit 0 (3 when
+the model had failed to load).
 """
 
 from __future__ import annotations
@@ -32,11 +40,12 @@ from mldock.runtime.app import App, AppConfig
 from mldock.runtime.httpproto import HttpProtocol, ServerState
 from mldock.runtime.logs import log
 from mldock.runtime.metrics import Metrics
-from mldock.runtime.modeldir import model_source, startup_problem
+from mldock.runtime.modeldir import model_source
 from mldock.runtime.platform import detect_serving_platform
-from mldock.runtime.predictor import ModelState, start_loading
+from mldock.runtime.predictor import FAILED, ModelState, start_loading
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_MODEL_FAILED = 0, 2, 3
+DEFAULT_LOAD_FAILURE_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class ServerConfig:
     graceful_timeout: float
     keepalive_timeout: float
     app: AppConfig
+    load_failure_grace: float = DEFAULT_LOAD_FAILURE_GRACE
 
     @property
     def max_body(self) -> int:
@@ -98,10 +108,14 @@ class ServerConfig:
             access_log=env.get("MLDOCK_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes"),
             graceful_timeout=number(("MLDOCK_GRACEFUL_TIMEOUT",), 10.0),
             keepalive_timeout=number(("MLDOCK_KEEPALIVE_TIMEOUT",), 75.0),
+            load_failure_grace=max(0.0, number(("MLDOCK_LOAD_FAILURE_GRACE",),
+                                               DEFAULT_LOAD_FAILURE_GRACE, minimum=-1e-9)),
             app=AppConfig(workers=workers, max_payload_mb=max_mb,
                           health_route=env.get("AIP_HEALTH_ROUTE") or None,
                           predict_route=env.get("AIP_PREDICT_ROUTE") or None,
-                          model_name=env.get("MLDOCK_MODEL_NAME") or "model"))
+                          model_name=env.get("MLDOCK_MODEL_NAME") or "model",
+                          predict_threads=int(number(("MLDOCK_PREDICT_THREADS",), 1, int,
+                                                     maximum=256))))
 
 
 REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
@@ -120,15 +134,46 @@ def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
+async def _until_stopped(stop: asyncio.Event, failed: asyncio.Event, model: ModelState,
+                         grace: float) -> int:
+    """Wait for SIGTERM, or for a failed load plus ``grace`` seconds; returns the exit code."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(failed.wait())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if not failed.is_set():
+        return EXIT_OK
+    if grace != float("inf") and not stop.is_set():
+        log(f"the model failed to load; exiting in {grace:g}s (MLDOCK_LOAD_FAILURE_GRACE),"
+            " readiness routes give the reason until then")
+        try:
+            await asyncio.wait_for(stop.wait(), grace)
+        except TimeoutError:
+            pass
+    else:
+        await stop.wait()
+    log(f"exiting with code {EXIT_MODEL_FAILED}: the model failed to load: {model.error}")
+    return EXIT_MODEL_FAILED
+
+
 async def _serve_async(sock: socket.socket, config: ServerConfig, worker: int | None,
-                       env: Mapping[str, str]) -> None:
+                       env: Mapping[str, str]) -> int:
     loop = asyncio.get_running_loop()
     model = ModelState()
     metrics = Metrics(worker)
     state = ServerState(App(config.app, model, metrics), max_body=config.max_body,
-                        access_log=config.access_log)
+                        access_log=config.access_log, threads=config.app.predict_threads)
     server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=1024)
-    start_loading(model, config.model_source, config.predictor, env)
+    failed = asyncio.Event()
+
+    def loaded(result: ModelState) -> None:  # runs on the loader thread
+        if result.status == FAILED:
+            try:
+                loop.call_soon_threadsafe(failed.set)
+            except RuntimeError:  # the loop is already closed: the server is stopping anyway
+                pass
+
+    start_loading(model, config.model_source, config.predictor, env, loaded)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -139,7 +184,7 @@ async def _serve_async(sock: socket.socket, config: ServerConfig, worker: int | 
             state.close_stale(config.keepalive_timeout)
 
     sweeper = loop.create_task(sweep())
-    await stop.wait()
+    code = await _until_stopped(stop, failed, model, config.load_failure_grace)
     server.close()  # stop accepting
     state.close_idle()
     deadline = time.monotonic() + config.graceful_timeout
@@ -149,12 +194,12 @@ async def _serve_async(sock: socket.socket, config: ServerConfig, worker: int | 
         conn.close()
     sweeper.cancel()
     await asyncio.sleep(0)  # let the transports finish closing
+    return code
 
 
 def run_worker(sock: socket.socket, config: ServerConfig, worker: int | None,
                env: Mapping[str, str]) -> int:
-    asyncio.run(_serve_async(sock, config, worker, env))
-    return EXIT_OK
+    return asyncio.run(_serve_async(sock, config, worker, env))
 
 
 def bind_all(config: ServerConfig) -> list[socket.socket]:
@@ -176,9 +221,14 @@ def bind_all(config: ServerConfig) -> list[socket.socket]:
 
 def _supervise(sockets: list[socket.socket], config: ServerConfig,
                env: Mapping[str, str]) -> int:
-    """Fork ``workers`` processes on the sockets; restart any that dies; forward SIGTERM."""
+    """Fork ``workers`` processes on the sockets; restart any that dies; forward SIGTERM.
+
+    A worker that exits because the model failed to load is not restarted (it would fail again):
+    the others are stopped and the server exits with that code.
+    """
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
+    result = EXIT_OK
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -215,13 +265,18 @@ def _supervise(sockets: list[socket.socket], config: ServerConfig,
         except ChildProcessError:
             break
         index = children.pop(pid, None)
+        if os.waitstatus_to_exitcode(status) == EXIT_MODEL_FAILED:
+            result = EXIT_MODEL_FAILED
+            if not stopping:
+                forward(signal.SIGTERM, None)
+            continue
         if index is None or stopping:
             continue
         log(f"worker {index} (pid {pid}) exited with status {os.waitstatus_to_exitcode(status)};"
             " restarting it")
         time.sleep(1.0)
         spawn(index)
-    return EXIT_OK
+    return result
 
 
 def serve(argv: Sequence[str] = (), env: Mapping[str, str] | None = None, *,
@@ -232,10 +287,6 @@ def serve(argv: Sequence[str] = (), env: Mapping[str, str] | None = None, *,
         config = ServerConfig.from_env(env, serve_argument=serve_argument)
     except ValueError as exc:
         log(f"cannot start the server: {exc}")
-        return EXIT_USAGE
-    problem = startup_problem(config.model_source)
-    if problem:
-        log(f"cannot start the server: {problem}")
         return EXIT_USAGE
     try:
         sockets = bind_all(config)

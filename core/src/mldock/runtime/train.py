@@ -9,6 +9,7 @@ FailureReason, so the error line comes first and the traceback after it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mldock.runtime import gcs, refs
-from mldock.runtime.context import TrainingContext, build_context
+from mldock.runtime.context import TrainingContext, build_context, every_host_writes_model
 from mldock.runtime.logs import log
 from mldock.runtime.manifest import write_manifest
 from mldock.runtime.platform import SAGEMAKER, detect_training_platform, opt_ml
@@ -80,6 +81,32 @@ def _install_stop_handler(ctx: TrainingContext) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _discard_secondary_model(ctx: TrainingContext, env: Mapping[str, str]) -> None:
+    """A non-primary host publishes no model: only the primary (rank 0) writes it.
+
+    Its ``ctx.model_dir`` was a scratch folder (see ``context._primary_only_model``). On SageMaker,
+    where every host's own ``/opt/ml/model`` is uploaded and merged into one ``model.tar.gz``,
+    anything written there directly is removed too; shared folders (Vertex, Azure) are left alone,
+    they hold the primary's model.
+    """
+    if every_host_writes_model(env):
+        log(f"training finished on rank {ctx.rank}; MLDOCK_MODEL_ON_EVERY_HOST is set, so this"
+            " host's model folder is kept (rank 0 writes the manifest)")
+        return
+    published = ctx.published_model_dir
+    if ctx.platform == SAGEMAKER and published is not None and published.is_dir():
+        leftovers = list(published.iterdir())
+        for path in leftovers:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if leftovers:
+            log(f"removed {len(leftovers)} item(s) written to {published} on a non-primary host")
+    log(f"training finished on rank {ctx.rank} ({ctx.current_host}); only the primary host"
+        f" (rank 0) publishes the model, this host's model folder {ctx.model_dir} is discarded")
+
+
 def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None) -> int:
     """Run the user's training function; returns the process exit code."""
     env = os.environ if env is None else env
@@ -104,7 +131,7 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
 
     try:
         ctx = build_context(argv, env, platform)
-    except (ValueError, OSError, KeyError, gcs.GcsUnavailable) as exc:
+    except (ValueError, OSError, KeyError, gcs.GcsError) as exc:
         message = f"cannot prepare the training context on {platform}: {exc}"
         log(message)
         _write_failure(failure, message)
@@ -125,14 +152,14 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
     finally:
         ctx.close()
 
-    if not ctx.is_master:  # shared model folders (Vertex, Azure) must get one manifest only
-        log(f"training finished on rank {ctx.rank}; rank 0 writes the model manifest")
+    if not ctx.is_primary:
+        _discard_secondary_model(ctx, env)
         return EXIT_OK
     try:
         write_manifest(ctx.model_dir, predictor=env.get("MLDOCK_PREDICTOR") or None,
                        run_id=ctx.run_id, extra={"platform": platform, "job_id": ctx.job_id})
         for local, uri in ctx.uploads:
-            gcs.upload(local, uri)
+            gcs.upload(local, uri, env)
     except Exception as exc:  # noqa: BLE001 - the model is unusable without these
         _report_exception(exc, failure)
         return EXIT_FAILED
