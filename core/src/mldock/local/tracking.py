@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
@@ -42,6 +42,7 @@ from mldock.interfaces import (
     Tracker,
     terminal_status,
 )
+from mldock.local.diskspace import is_no_space, no_space_error
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -192,7 +193,9 @@ class SqliteTracker(Tracker):
                 try:
                     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                     break
-                except sqlite3.OperationalError:
+                except sqlite3.OperationalError as exc:
+                    if is_no_space(exc, self.path.parent):  # waiting frees no space
+                        raise self._no_space() from exc
                     time.sleep(0.1)
             else:
                 mode = "?"
@@ -202,14 +205,21 @@ class SqliteTracker(Tracker):
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
+            if is_no_space(exc, self.path.parent):
+                raise self._no_space() from exc
             raise MldockError(f"cannot open the run database {self.path}: {exc}",
                               hint="check the path in [tracking] uri; move a damaged file"
                                    " aside to start a new one") from exc
         except OSError as exc:
+            if is_no_space(exc):
+                raise self._no_space() from exc
             raise MldockError(f"cannot create the run database {self.path}: {exc.strerror}",
                               hint="check the folder's permissions") from exc
         self._conn = conn
         return conn
+
+    def _no_space(self) -> MldockError:
+        return no_space_error(self.path.parent, setting="[tracking] uri")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -230,7 +240,21 @@ class SqliteTracker(Tracker):
 
     @contextmanager
     def _tx(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One transaction: ``BEGIN IMMEDIATE`` for writes, a consistent snapshot for reads."""
+        """One transaction: ``BEGIN IMMEDIATE`` for writes, a consistent snapshot for reads.
+
+        A full disk (``SQLITE_FULL``, or an I/O error with no space left) is the one-line
+        "no space left" error, not a raw ``sqlite3.OperationalError``.
+        """
+        try:
+            with self._transaction(write) as conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            if is_no_space(exc, self.path.parent):
+                raise self._no_space() from exc
+            raise
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[sqlite3.Connection]:
         self._check_process()
         with self._lock:
             conn = self._connect()
@@ -241,10 +265,11 @@ class SqliteTracker(Tracker):
                                   hint="another mldock process holds it; try again") from exc
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.OperationalError):  # SQLite may have rolled back already
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     # --- runs -------------------------------------------------------------------------------------
     def create_run(self, project: str, *, tags: Mapping[str, str] | None = None,

@@ -10,13 +10,15 @@ upload can be skipped on the next deploy of the same run.
 from __future__ import annotations
 
 import gzip
+import os
 import tarfile
 import tempfile
 from pathlib import Path
 
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import ProgressSink, null_progress
-from mldock.local.hashing import file_mode, iter_tree_files, sha256_file
+from mldock.local.hashing import sha256_file
+from mldock.trees import open_entry, walk_contained
 
 from mldock_aws.clients import AwsClients
 
@@ -25,18 +27,23 @@ SHA_METADATA = "mldock-sha256"
 
 
 def pack(model_dir: Path, archive: Path) -> str:
-    """Write ``model_dir``'s files (at the archive's root) to ``archive``; return its SHA-256."""
+    """Write ``model_dir``'s files (at the archive's root) to ``archive``; return its SHA-256.
+
+    The folder is walked by :func:`mldock.trees.walk_contained`: a link leaving it, a FIFO or a
+    device file is an error naming it, and a link inside it is archived as a copy of its target.
+    """
+    entries = walk_contained(model_dir)  # before the archive exists: a refusal writes nothing
     with open(archive, "wb") as raw, \
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, path in iter_tree_files(model_dir):
-            info = tarfile.TarInfo(rel)
-            info.size = path.stat().st_size
-            info.mode = file_mode(path)
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            with open(path, "rb") as handle:
+        for entry in entries:
+            with open_entry(entry) as handle:
+                info = tarfile.TarInfo(entry.rel)
+                info.size = os.fstat(handle.fileno()).st_size
+                info.mode = entry.mode
+                info.mtime = 0
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
                 tar.addfile(info, handle)
     return sha256_file(archive)
 

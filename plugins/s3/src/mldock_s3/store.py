@@ -30,8 +30,9 @@ from pathlib import Path
 
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactRef, ArtifactStore, HealthCheck, ProgressSink, null_progress
-from mldock.local.hashing import Manifest, file_mode, iter_tree_files, manifest_bytes, sha256_bytes
+from mldock.local.hashing import Manifest, manifest_bytes, sha256_bytes, sha256_stream
 from mldock.local.storage import REF_NAME, staged_folder, validate_key
+from mldock.trees import TreeEntry, open_entry, walk_contained
 
 from mldock_s3.client import S3Connection, connect
 from mldock_s3.config import S3Options
@@ -187,7 +188,7 @@ class S3ArtifactStore(ArtifactStore):
             raise UsageError(f"cannot store tree {key!r}: {source} is not a folder")
         action = f"store {key!r}"
         try:
-            files = _hash_files(list(iter_tree_files(source)))
+            files = _hash_files(walk_contained(source))  # refuses links out, FIFOs, devices
         except OSError as exc:
             raise describe(exc, action=action, bucket=self.location.bucket) from exc
         manifest: Manifest = {rel: {"sha256": item.sha256, "size": item.size, "mode": mode}
@@ -317,12 +318,17 @@ class S3ArtifactStore(ArtifactStore):
         return checks
 
 
-def _hash_files(files: list[tuple[str, Path]]) -> list[tuple[str, Source, int]]:
+def _hash_files(files: list[TreeEntry]) -> list[tuple[str, Source, int]]:
     """``(relpath, Source, mode)`` of every file, hashed on a few threads (hashlib releases the
-    GIL, so several big files hash in parallel)."""
-    def one(item: tuple[str, Path]) -> tuple[str, Source, int]:
-        rel, path = item
-        return rel, Source.hash(path), file_mode(path)
+    GIL, so several big files hash in parallel). Each is opened by :func:`open_entry`, so what
+    is hashed is the regular file the walk checked; its ``path`` is that real file (links
+    resolved), which the upload then reads."""
+    def one(entry: TreeEntry) -> tuple[str, Source, int]:
+        with open_entry(entry) as handle:
+            before = os.fstat(handle.fileno())
+            digest, size = sha256_stream(handle)
+        return entry.rel, Source(entry.path, digest, size,
+                                 (before.st_size, before.st_mtime_ns)), entry.mode
 
     if len(files) < 2:
         return [one(item) for item in files]
