@@ -19,6 +19,7 @@ from typing import Any
 from mldock.runtime import payload as pl
 from mldock.runtime import tensors
 from mldock.runtime.httpproto import HttpError, Request, Response, error_body
+from mldock.runtime.logs import log
 from mldock.runtime.metrics import CONTENT_TYPE as METRICS_TYPE
 from mldock.runtime.metrics import Metrics
 from mldock.runtime.predictor import FAILED, ModelState
@@ -39,6 +40,7 @@ class AppConfig:
     health_route: str | None = None  # AIP_HEALTH_ROUTE
     predict_route: str | None = None  # AIP_PREDICT_ROUTE
     model_name: str = "model"
+    predict_threads: int = 1  # MLDOCK_PREDICT_THREADS: predictions run at once per worker
 
 
 def _json(status: int, data: Any, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -79,6 +81,7 @@ class App:
             self.routes[_normalize(config.health_route)] = {get: self.readiness}
         if config.predict_route:
             self.routes[_normalize(config.predict_route)] = {post: self.vertex_predict}
+        self._blocking = {self.invocations, self.vertex_predict, self.v2_infer}
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -99,6 +102,11 @@ class App:
             if rest == ["infer"]:
                 return "/v2/models/{model}/infer", {"POST": self.v2_infer}, name
         return "unknown", None, ""
+
+    def blocking(self, request: Request) -> bool:
+        """Does ``request`` run the predictor (so it belongs on a thread, off the event loop)?"""
+        handlers = self._match(_normalize(request.path))[1]
+        return handlers is not None and handlers.get(request.method) in self._blocking
 
     def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -148,6 +156,10 @@ class App:
             return pl.encode(result, kind)
         except pl.PayloadError:
             raise
+        except RecursionError:
+            log("cannot encode a prediction: it is nested too deeply")
+            raise HttpError(400, "the prediction is nested too deeply to encode (is the request"
+                                 " payload nested thousands of levels deep?)") from None
         except (TypeError, ValueError) as exc:
             traceback.print_exc(file=sys.stderr)
             raise HttpError(500, f"cannot encode the prediction as {kind}: {exc}") from None
@@ -228,6 +240,9 @@ class App:
         result = self._predict(data, parameters or None)
         try:
             response = tensors.encode_response(result, name, body.get("id"), wanted)
+        except RecursionError:
+            raise HttpError(400, "the prediction is nested too deeply to encode as a tensor")\
+                from None
         except TypeError as exc:
             raise HttpError(500, f"cannot encode the prediction as a tensor: {exc}") from None
         return 200, self._encode(response, pl.JSON), JSON_TYPE, None

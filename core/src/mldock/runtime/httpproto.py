@@ -1,10 +1,14 @@
 """A small HTTP/1.1 server protocol on asyncio: keep-alive, pipelining, Content-Length and chunked
-request bodies, ``Expect: 100-continue``, limits, graceful close.
+request bodies (framed by :mod:`mldock.runtime.framing`), ``Expect: 100-continue``, limits,
+graceful close.
 
 Why not ``http.server``: it is thread-per-connection and re-parses headers with the email package,
-several times slower than the model's own ``predict``. Requests are answered in arrival order,
-inline in ``data_received`` (predictions are CPU-bound; a thread hop would only add latency), so
-pipelined requests on one connection can never be answered out of order.
+several times slower than the model's own ``predict``. Cheap routes (health, metrics) are answered
+inline in ``data_received``; routes the app marks as blocking (predictions) run on a small pool of
+threads (:mod:`mldock.runtime.offload`), so a 3 s ``predict`` never delays ``/ping`` — platforms
+restart containers whose health checks time out. A connection with a prediction in flight stops
+reading until it is answered, so pipelined requests on one connection are answered in order and a
+flood of slow requests queues instead of piling up in memory.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-MAX_HEAD = 64 * 1024
+from mldock.runtime.framing import MAX_HEAD, HttpError, Request, RequestReader
+from mldock.runtime.offload import PredictPool
+
+__all__ = ["MAX_HEAD", "HttpError", "HttpProtocol", "Request", "Response", "ServerState",
+           "error_body", "http_date"]
 REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
            411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
@@ -47,58 +55,23 @@ def error_body(message: str) -> bytes:
     return json.dumps({"error": message}).encode("utf-8")
 
 
-class Request:
-    """One parsed request. ``path`` has the query string removed; header names are lower-case."""
-
-    __slots__ = (
-        "body",
-        "chunked",
-        "headers",
-        "keep_alive",
-        "length",
-        "method",
-        "path",
-        "query",
-        "target",
-        "version",
-    )
-
-    def __init__(self, method: str, target: str, version: str, headers: dict[str, str]):
-        self.method = method
-        self.target = target
-        self.path, _, self.query = target.partition("?")
-        self.version = version
-        self.headers = headers
-        self.body = b""
-        connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.1":
-            self.keep_alive = "close" not in connection
-        else:
-            self.keep_alive = "keep-alive" in connection
-        self.length = 0
-        self.chunked = False
-
-
-class HttpError(Exception):
-    """Ends a request with ``status`` and a JSON ``{"error": message}`` body."""
-
-    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
-
-
 class ServerState:
-    """What all connections of one worker share: the app, the limits, the shutdown flag."""
+    """What all connections of one worker share: the app, the limits, the thread pool, the
+    shutdown flag.
+
+    ``app.blocking(request)``, when the app has it, says which requests run on the pool;
+    without it every request is answered inline.
+    """
 
     def __init__(self, app: Callable[[Request], Response], *, max_body: int,
-                 access_log: bool = False) -> None:
+                 access_log: bool = False, threads: int = 1) -> None:
         self.app = app
         self.max_body = max_body
         self.access_log = access_log
         self.closing = False
         self.connections: set[HttpProtocol] = set()
+        self.blocking: Callable[[Request], bool] = getattr(app, "blocking", lambda _: False)
+        self.pool = PredictPool(threads)
 
     def close_idle(self) -> None:
         """Start shutting down: idle connections close now, busy ones after their response."""
@@ -108,90 +81,19 @@ class ServerState:
                 conn.close()
 
     def close_stale(self, max_idle: float) -> None:
+        """Close connections silent for ``max_idle`` s; never one whose answer is being made."""
         now = time.monotonic()
         for conn in list(self.connections):
-            if now - conn.last_activity > max_idle:
+            if not conn.busy and now - conn.last_activity > max_idle:
                 conn.close()
 
 
-def _parse_head(head: bytes) -> Request:
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise HttpError(400, "malformed request head") from None
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
-        raise HttpError(400, "malformed request line")
-    method, target, version = parts
-    if version not in ("HTTP/1.1", "HTTP/1.0"):
-        if version.startswith("HTTP/"):
-            raise HttpError(505, f"{version} is not supported; use HTTP/1.1")
-        raise HttpError(400, "malformed request line")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name[-1] in " \t" or name[0] in " \t":
-            raise HttpError(400, f"malformed header line {line[:60]!r}")
-        name = name.lower()
-        value = value.strip()
-        if name in headers:
-            if name == "content-length" and headers[name] != value:
-                raise HttpError(400, "conflicting Content-Length headers")
-            if name != "content-length":
-                headers[name] += ", " + value
-        else:
-            headers[name] = value
-    request = Request(method, target, version, headers)
-    encoding = headers.get("transfer-encoding")
-    if encoding is not None:
-        if "content-length" in headers:
-            raise HttpError(400, "both Transfer-Encoding and Content-Length are set")
-        if encoding.lower().rsplit(",", 1)[-1].strip() != "chunked" or version == "HTTP/1.0":
-            raise HttpError(501, f"unsupported Transfer-Encoding {encoding!r}")
-        request.chunked = True
-    elif "content-length" in headers:
-        length = headers["content-length"]
-        if not length.isdigit():
-            raise HttpError(400, "malformed Content-Length")
-        request.length = int(length)
-    return request
+def _internal_error(exc: BaseException) -> Response:
+    """A bug in the app (it maps its own errors): the traceback goes to the log, not the client."""
+    import traceback
 
-
-def _parse_chunked(buf: bytearray, limit: int) -> bytes | None:
-    """The decoded body if ``buf`` holds a complete chunked body (consumed from ``buf``), else None."""
-    pos = 0
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            if len(buf) - pos > 4096:
-                raise HttpError(400, "malformed chunk size line")
-            return None
-        size_text = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
-        if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-            raise HttpError(400, "malformed chunk size")
-        size = int(size_text, 16)
-        pos = eol + 2
-        if size == 0:
-            while True:  # optional trailers, then an empty line
-                eol = buf.find(b"\r\n", pos)
-                if eol < 0:
-                    return None
-                if eol == pos:
-                    del buf[:pos + 2]
-                    return b"".join(parts)
-                pos = eol + 2
-        total += size
-        if total > limit:
-            raise HttpError(413, f"request body is larger than the {limit} byte limit")
-        if len(buf) < pos + size + 2:
-            return None
-        if buf[pos + size:pos + size + 2] != b"\r\n":
-            raise HttpError(400, "malformed chunk")
-        parts.append(bytes(buf[pos:pos + size]))
-        pos += size + 2
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return 500, error_body(f"internal error: {type(exc).__name__}"), "application/json", None
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -200,11 +102,13 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.pending: Request | None = None
-        self.continue_sent = False
+        self.reader = RequestReader(state.max_body)
+        self.busy = False  # a request of this connection is running on the pool
         self.closed = False
         self.discarding = False
+        self.eof = False
+        self.write_paused = False
+        self.continued: Request | None = None  # the request "100 Continue" was sent for
         self.last_activity = time.monotonic()
         self.peer = "-"
 
@@ -222,81 +126,90 @@ class HttpProtocol(asyncio.Protocol):
         self.state.connections.discard(self)
 
     def eof_received(self) -> bool:
-        return False  # close our side too; a half-sent request is abandoned
+        """The client finished sending: answer what is running, then close; else close now."""
+        self.eof = True
+        return self.busy
 
     def pause_writing(self) -> None:  # the client is not reading: stop reading its requests
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self.write_paused = True
+        self._update_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.resume_reading()
+        self.write_paused = False
+        self._update_reading()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
         if self.discarding:
             return
-        self.buf += data
-        try:
+        self.reader.feed(data)
+        if not self.busy:
             self._process()
-        except HttpError as exc:
-            self._fail(exc.status, exc.message)
 
     # --- request handling ----------------------------------------------------------------
 
     @property
     def idle(self) -> bool:
-        return self.pending is None and not self.buf
+        return not self.busy and self.reader.idle
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        if self.busy or self.write_paused:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
 
     def _process(self) -> None:
-        buf = self.buf
-        while not self.closed and not self.discarding:
-            request = self.pending
-            if request is None:
-                while buf[:2] == b"\r\n":  # tolerate stray CRLF between requests
-                    del buf[:2]
-                end = buf.find(b"\r\n\r\n")
-                if end > MAX_HEAD or (end < 0 and len(buf) > MAX_HEAD):
-                    raise HttpError(431, "request head is larger than 64 KiB")
-                if end < 0:
+        """Answer every complete request buffered, until one has to wait for the pool."""
+        try:
+            while not self.closed and not self.discarding and not self.busy:
+                request = self.reader.next_request()
+                if request is None:
+                    self._maybe_continue(self.reader.request)
                     return
-                request = _parse_head(bytes(buf[:end]))
-                del buf[:end + 4]
-                if request.length > self.state.max_body:
-                    raise HttpError(413, f"request body of {request.length} bytes is larger than"
-                                         f" the {self.state.max_body} byte limit")
-                self.pending = request
-                self.continue_sent = False
-            if request.chunked:
-                body = _parse_chunked(buf, self.state.max_body)
-                if body is None:
-                    self._maybe_continue(request)
-                    return
-            else:
-                if len(buf) < request.length:
-                    self._maybe_continue(request)
-                    return
-                body = bytes(buf[:request.length])
-                del buf[:request.length]
-            self.pending = None
-            request.body = body
-            self._respond(request)
+                self._dispatch(request)
+        except HttpError as exc:
+            self._fail(exc.status, exc.message)
 
-    def _maybe_continue(self, request: Request) -> None:
-        if not self.continue_sent and request.headers.get("expect", "").lower() == "100-continue":
-            self.continue_sent = True
+    def _dispatch(self, request: Request) -> None:
+        started = time.perf_counter()
+        state = self.state
+        if state.blocking(request):
+            self.busy = True
+            self._update_reading()
+            state.pool.submit(state.app, request,
+                              lambda result, error: self._finished(request, started, result,
+                                                                   error))
+            return
+        try:
+            response = state.app(request)
+        except Exception as exc:  # noqa: BLE001 - the app maps errors itself; this is a bug
+            response = _internal_error(exc)
+        self._respond(request, response, started)
+
+    def _finished(self, request: Request, started: float, response: Response | None,
+                  error: BaseException | None) -> None:
+        """On the loop, once the pool has answered ``request``: write it, go on reading."""
+        self.busy = False
+        if error is not None:
+            response = _internal_error(error)
+        if self.closed:
+            return  # the client went away meanwhile
+        self._respond(request, response, started)
+        self._update_reading()
+        self._process()
+        if self.eof and not self.busy:
+            self.close()
+
+    def _maybe_continue(self, request: Request | None) -> None:
+        if request is not None and request is not self.continued \
+                and request.headers.get("expect", "").lower() == "100-continue":
+            self.continued = request
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _respond(self, request: Request) -> None:
-        started = time.perf_counter()
-        try:
-            status, body, content_type, extra = self.state.app(request)
-        except Exception as exc:  # noqa: BLE001 - the app maps errors itself; this is a bug
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-            status, body, content_type, extra = (500, error_body(f"internal error: {exc}"),
-                                                 "application/json", None)
+    def _respond(self, request: Request, response: Response, started: float) -> None:
+        status, body, content_type, extra = response
         keep_alive = request.keep_alive and not self.state.closing
         self._write(status, body, content_type, extra, keep_alive,
                     head_only=request.method == "HEAD", http10=request.version == "HTTP/1.0")
@@ -328,8 +241,7 @@ class HttpProtocol(asyncio.Protocol):
         The write side is shut down first and the rest of the upload discarded for a moment, so
         the client reads the error instead of a connection reset.
         """
-        self.pending = None
-        self.buf.clear()
+        self.reader = RequestReader(self.state.max_body)
         if self.closed or self.transport is None:
             return
         self._write(status, error_body(message), "application/json", None, keep_alive=False)

@@ -61,13 +61,20 @@ def supported_types() -> tuple[str, ...]:
 
 # --- decoding --------------------------------------------------------------------------------
 
+TOO_DEEP = "JSON nested too deeply: flatten the payload (a few levels are enough for any tensor)"
+
+
 def decode_json(body: bytes) -> Any:
+    """The decoded document; a 400 for bad JSON, including JSON too deep for the decoder (whose
+    ``RecursionError`` would otherwise surface as a 500)."""
     if not body.strip():
         raise PayloadError(400, "empty request body: send a JSON document")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError(400, TOO_DEEP) from None
 
 
 def _cell(text: str) -> Any:
@@ -100,6 +107,8 @@ def decode_jsonl(body: bytes) -> list[Any]:
         records = [json.loads(line) for line in body.splitlines() if line.strip()]
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"malformed JSON lines: {exc}") from None
+    except RecursionError:
+        raise PayloadError(400, TOO_DEEP) from None
     if not records:
         raise PayloadError(400, "empty request body: send one JSON document per line")
     return records

@@ -18,13 +18,21 @@ DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "I
 
 
 def _flatten(data: Any) -> list[Any]:
+    """Row-major values of nested lists; iterative, so no nesting depth can exhaust the stack."""
     if not isinstance(data, list):
         return [data]
     if not any(isinstance(item, list) for item in data):
         return data
     flat: list[Any] = []
-    for item in data:
-        flat.extend(_flatten(item))
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            flat.append(item)
+        else:
+            stack.pop()
     return flat
 
 
