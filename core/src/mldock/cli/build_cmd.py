@@ -21,6 +21,7 @@ from mldock.errors import MldockError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mldock.config import ResolvedConfig
+    from mldock.imaging.request import BuildPlan
     from mldock.interfaces import Builder, BuildResult, ProgressSink
 
 app = typer.Typer(help="Build the project's image (skipped when unchanged).", add_completion=False)
@@ -33,14 +34,27 @@ _REPOSITORY = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$
 def build_command(
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no build progress."),
+    explain: bool = typer.Option(
+        False, "--explain",
+        help="Say which inputs changed since the last build (with --json: a 'changes' list)."),
 ) -> None:
     """Build the image for the current code; nothing is built when its inputs are unchanged."""
+    from mldock.imaging.request import plan_build
+
     config = _config()
     builder = _builder(config)
+    plan = plan_build(config)
+    changed = explain_changes(config, plan, builder.exists(plan.tag)) if explain else None
+    if changed is not None and not json_:
+        for line in changed:
+            info(line)
     with _progress(quiet or json_) as progress:
-        result = run_build(config, builder, progress)
+        result = run_build(config, builder, progress, plan=plan)
     if json_:
-        print_json(_result_json(result))
+        data = _result_json(result)
+        if changed is not None:
+            data["changes"] = changed
+        print_json(data)
         return
     _report(result)
     print(result.tag)
@@ -79,17 +93,51 @@ def push_command(
     print(pushed.digest)
 
 
-def run_build(config: ResolvedConfig, builder: Builder, progress: ProgressSink) -> BuildResult:
-    """Make the request, call the build lifecycle hooks around the build, return the result."""
+def run_build(config: ResolvedConfig, builder: Builder, progress: ProgressSink, *,
+              plan: BuildPlan | None = None) -> BuildResult:
+    """Make the request, call the build lifecycle hooks around the build, return the result.
+
+    After a successful build (or a skipped one: the image exists) the inputs manifest is recorded
+    as the project's last build, which ``--explain`` and ``train``'s stale-image error compare to.
+    """
     from mldock.host import get_host
-    from mldock.imaging.request import build_request
+    from mldock.imaging.explain import write_record
+    from mldock.imaging.request import plan_build
 
     registry = get_host().registry
-    request = build_request(config)
-    registry.notify("mldock_before_build", project_dir=config.project_dir, request=request)
-    result = builder.build(request, progress=progress)
+    plan = plan or plan_build(config)
+    registry.notify("mldock_before_build", project_dir=config.project_dir, request=plan.request)
+    result = builder.build(plan.request, progress=progress)
+    try:
+        write_record(config.project_dir, result.tag, plan.manifest)
+    except OSError as exc:  # a read-only project folder must not fail a good build
+        progress(f"warning: could not record the build inputs: {exc.strerror or exc}")
     registry.notify("mldock_after_build", project_dir=config.project_dir, result=result)
     return result
+
+
+def explain_changes(config: ResolvedConfig, plan: BuildPlan, exists: bool) -> list[str]:
+    """Lines saying why ``plan`` builds or not: the inputs changed since the last build, and
+    whether ``plan.tag`` is already in the engine (``exists``)."""
+    from mldock.imaging.explain import summary
+    from mldock.imaging.request import explain
+
+    try:
+        lines = explain(config, plan)
+    except LookupError:
+        state = "exists: nothing to build" if exists else "is not built yet: building"
+        return [(f"{plan.tag} {state} (no record of a previous build of this project in"
+                 " .mldock/build/ to compare with)")]
+    if not lines:
+        if exists:
+            return [f"{plan.tag} is up to date: no input changed since the last build"]
+        return [(f"{plan.tag}: no input changed since the last build, but the image is no"
+                 " longer in the engine: rebuilding")]
+    head = (f"{plan.tag} exists already (built before): nothing to build, although"
+            if exists else f"{plan.tag}: rebuilding,")
+    count = f"{len(lines)} input{'s' if len(lines) > 1 else ''}"
+    return [f"{head} {count} changed since the last build:",
+            *(f"  {line}" for line in summary(lines))]
 
 
 def _deployer_target(config: ResolvedConfig, tag: str):

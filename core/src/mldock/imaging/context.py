@@ -1,15 +1,24 @@
 """The build context: which project files go to the builder, and the files mldock adds.
 
-The context is the project folder filtered by the project's ``.dockerignore`` followed by mandatory
-excludes. The mandatory ones come *last*, so a user's ``!`` pattern cannot bring a secret back:
-``.git``, ``.env`` files, keys and certificates, cloud credential folders, mldock's own state,
-virtualenvs, caches, and every local ``[data]`` path (data and model weights reach the container
-as mounted inputs, never inside the image). Pattern matching is the docker SDK's own
+Two cases, chosen by :attr:`~mldock.interfaces.BuildRequest.include`:
+
+* **mldock's rendered Dockerfile** (``include`` set): only the paths the Dockerfile ``COPY``s are
+  sent (the requirements file, the source folder, the runtime, the CA bundle; see
+  :mod:`mldock.imaging.copies`), plus the Dockerfile. The README, notebooks, tests, data, logs
+  and ``outputs/`` never leave the disk, and they cannot change the image tag.
+* **a user's Dockerfile** (``include`` is ``None``): the whole project folder, as ``docker build``
+  would see it.
+
+In both cases the project's ``.dockerignore`` applies, followed by mandatory excludes. The
+mandatory ones come *last*, so a user's ``!`` pattern cannot bring a secret back, even inside the
+source folder: ``.git``, ``.env`` files, keys and certificates, cloud credential folders, mldock's
+own state, virtualenvs and caches. Pattern matching is the docker SDK's own
 (``docker.utils.build.exclude_paths``), so the result is what ``docker build`` itself would send.
 
-The effective ignore list travels with the :class:`~mldock.interfaces.BuildRequest` as the extra
-file ``.dockerignore``, so a builder that honours ``.dockerignore`` on its own applies the same
-filter; builders that take a tar call :func:`write_context_tar`.
+The effective ignore list travels with the request as the extra file ``.dockerignore`` (it starts
+with ``*`` and ``!<source>`` lines when ``include`` is set), so a builder that honours
+``.dockerignore`` on its own applies the same filter; builders that take a tar call
+:func:`write_context_tar`.
 
 mldock adds the in-container runtime (``mldock/__init__.py`` and ``mldock/runtime/**.py`` copied
 from the installed package) under ``.mldock-runtime/mldock/`` and the ``mldock-runtime``, ``train``
@@ -26,13 +35,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from mldock.errors import MldockError
+from mldock.imaging.copies import WHOLE_CONTEXT, is_read
 from mldock.imaging.dockerfile import BUILD_DIR, DOCKERFILE_PATH, RUNTIME_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mldock.config import ResolvedConfig
     from mldock.interfaces import BuildRequest
 
 DOCKERIGNORE = ".dockerignore"
@@ -102,51 +110,33 @@ def read_dockerignore(context_dir: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def data_excludes(config: ResolvedConfig) -> list[str]:
-    """Patterns for the project's local ``[data]`` paths and its local storage/tracking folders."""
-    root = config.project_dir.resolve()
-    locations = list(config.model.data.values())
-    locations.append(config.model.storage.uri)
-    tracking = config.model.tracking.uri
-    if tracking.startswith("sqlite:///"):
-        locations.append(tracking[len("sqlite:///"):])
-    patterns: list[str] = []
-    for location in locations:
-        parts = urlsplit(location)
-        if parts.scheme == "file":
-            location = parts.path
-        elif parts.scheme and len(parts.scheme) > 1:
-            continue  # s3://, gs://, az://, http://: not in the project folder
-        path = config.resolve_path(location).resolve()
-        try:
-            relative = path.relative_to(root).as_posix()
-        except ValueError:
-            continue  # outside the project: never in the context anyway
-        if relative in ("", "."):
-            raise MldockError(f"a [data] or storage location is the project folder itself"
-                              f" ({location!r}); the image would contain the data",
-                              hint="keep data in a sub-folder such as 'data/'")
-        patterns.append(_escape(relative))
-    return sorted(set(patterns))
+def ignore_patterns(project_dir: Path, sources: tuple[str, ...] | None) -> list[str]:
+    """The effective ``.dockerignore`` of a build.
 
-
-def ignore_patterns(config: ResolvedConfig) -> list[str]:
-    """The effective ``.dockerignore``: user patterns, then mandatory excludes, then data paths,
-    then re-includes of mldock's own folders (which the builder must always receive)."""
-    return [*read_dockerignore(config.project_dir), *MANDATORY_EXCLUDES, *data_excludes(config),
+    ``sources`` are the context paths the Dockerfile reads (its ``COPY`` sources) or ``None`` for
+    the whole context (a user's Dockerfile). With sources, everything else is excluded first
+    (``*`` then ``!<source>``), so a builder that applies this file on its own sends what mldock
+    sends. Then the project's patterns, then the mandatory excludes (last, so ``!`` cannot bring a
+    secret back), then re-includes of mldock's own folders, which the builder must receive.
+    """
+    narrowing: list[str] = []
+    if sources is not None and WHOLE_CONTEXT not in sources:
+        narrowing = ["*", *(f"!{source}" for source in sources)]
+    return [*narrowing, *read_dockerignore(project_dir), *MANDATORY_EXCLUDES,
             f"!{RUNTIME_DIR}", f"!{BUILD_DIR}"]
 
 
 def dockerignore_text(patterns: Iterable[str]) -> str:
-    return "# Written by mldock: the project's .dockerignore, then mldock's mandatory excludes.\n" \
-        + "\n".join(patterns) + "\n"
+    """The ``.dockerignore`` file mldock hands to builders, with a header saying where it's from."""
+    return ("# Written by mldock: what the Dockerfile copies, the project's .dockerignore, then"
+            " mldock's mandatory excludes.\n" + "\n".join(patterns) + "\n")
 
 
 def request_patterns(request: BuildRequest) -> list[str]:
     """The ignore patterns a request carries (its extra ``.dockerignore``, else the folder's)."""
     extra = request.extra_files.get(DOCKERIGNORE)
     if extra is None:
-        return [*read_dockerignore(request.context_dir), *MANDATORY_EXCLUDES]
+        return ignore_patterns(request.context_dir, request.include)
     lines = extra.decode("utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
@@ -165,12 +155,18 @@ def context_paths(context_dir: Path, patterns: list[str]) -> list[str]:
     return sorted(exclude_paths(str(root), list(patterns), dockerfile=DOCKERFILE_PATH))
 
 
-def context_entries(context_dir: Path, patterns: list[str],
-                    extra_files: Mapping[str, bytes]) -> list[ContextEntry]:
-    """Every entry of the context, sorted by path; extra files replace same-named project files."""
+def context_entries(context_dir: Path, patterns: list[str], extra_files: Mapping[str, bytes],
+                    include: tuple[str, ...] | None = None) -> list[ContextEntry]:
+    """Every entry of the context, sorted by path; extra files replace same-named project files.
+
+    With ``include`` (the Dockerfile's ``COPY`` sources), only entries those sources read are kept,
+    whatever a ``!`` pattern in ``patterns`` re-included elsewhere.
+    """
     root = Path(context_dir).resolve()
     entries: dict[str, ContextEntry] = {}
     for relative in context_paths(root, patterns):
+        if include is not None and not is_read(relative, include):
+            continue
         full = root / relative
         info = full.lstat()
         mode = stat.S_IMODE(info.st_mode)
@@ -183,8 +179,20 @@ def context_entries(context_dir: Path, patterns: list[str],
             entries[relative] = ContextEntry(relative, "file", mode, source=full)
         # sockets, fifos and devices are skipped, as the docker SDK skips them
     for relative, data in extra_files.items():
-        entries[relative] = ContextEntry(relative, "file", extra_file_mode(relative), data=data)
+        if include is None or is_read(relative, include):
+            entries[relative] = ContextEntry(relative, "file", extra_file_mode(relative), data=data)
     return [entries[key] for key in sorted(entries)]
+
+
+def request_entries(request: BuildRequest) -> list[ContextEntry]:
+    """The entries a builder sends for ``request``, the Dockerfile (at ``DOCKERFILE_PATH``)
+    included."""
+    entries = context_entries(request.context_dir, request_patterns(request),
+                              request.extra_files, request.include)
+    dockerfile = ContextEntry(DOCKERFILE_PATH, "file", 0o644,
+                              data=request.dockerfile.encode("utf-8"))
+    kept = [entry for entry in entries if entry.path != DOCKERFILE_PATH]
+    return sorted([*kept, dockerfile], key=lambda entry: entry.path)
 
 
 def extra_file_mode(relative: str) -> int:
@@ -227,9 +235,7 @@ def write_context_tar(request: BuildRequest, fileobj: IO[bytes] | None = None) -
     """
     import tempfile
 
-    extra = dict(request.extra_files)
-    extra[DOCKERFILE_PATH] = request.dockerfile.encode("utf-8")
-    entries = context_entries(request.context_dir, request_patterns(request), extra)
+    entries = request_entries(request)
     # the caller owns the returned file and closes it (builders use it as a context manager)
     out = fileobj if fileobj is not None else tempfile.TemporaryFile()  # noqa: SIM115
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -267,9 +273,3 @@ def _tar_info(entry: ContextEntry) -> tarfile.TarInfo:
     else:
         info.size = status.st_size
     return info
-
-
-def _escape(relative: str) -> str:
-    """A literal path as a .dockerignore pattern: glob characters become one-character classes
-    (.dockerignore has no backslash quoting)."""
-    return "".join(f"[{char}]" if char in "*?[" else char for char in relative)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
 
@@ -22,6 +22,13 @@ class BuildRequest:
         build_args: ``--build-arg`` values.
         platform: target platform, ``linux/amd64`` by default.
         extra_files: files to add to the context: path inside the context -> bytes.
+        include: the context paths the Dockerfile reads (its ``COPY``/``ADD`` sources, as
+            :func:`mldock.imaging.copies.copy_sources` finds them): a builder sends only the
+            entries at or under these paths, plus the Dockerfile. Set for mldock's rendered
+            Dockerfile, so files the image never contains are neither sent nor hashed. ``None``
+            (a user's Dockerfile): the whole context, as ``docker build`` would send it.
+            :func:`mldock.imaging.context.write_context_tar` honours it; the extra
+            ``.dockerignore`` encodes it too, for builders that apply ``.dockerignore`` themselves.
     """
 
     context_dir: Path
@@ -31,6 +38,7 @@ class BuildRequest:
     build_args: Mapping[str, str] = field(default_factory=dict)
     platform: str | None = None
     extra_files: Mapping[str, bytes] = field(default_factory=dict)
+    include: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,9 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     image = image_id = pushed = None
     remote = session.remote and not no_container
     if not no_container:
-        from mldock.imaging.request import image_for
+        from mldock.imaging.request import require_image
 
-        image = image_for(config)
-        if not session.builder.exists(image):
-            raise MldockError(f"image {image} is not built for the current code",
-                              hint="run 'mldock build'", exit_code=4)
+        image = require_image(config, session.builder.exists)  # names the input that changed
         image_id = _image_id(image)
         if remote:
             pushed = push_image(session, image, progress)
