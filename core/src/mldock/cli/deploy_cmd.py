@@ -134,6 +134,9 @@ def _read_payload(data: str, content_type: str | None) -> tuple[bytes, str]:
             json.loads(body)
         except ValueError as exc:
             raise UsageError(f"--data {data}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise UsageError(f"--data {data}: JSON nested too deeply to send",
+                             hint="flatten the payload; a few levels are enough") from None
     if not body.strip():
         raise UsageError(f"--data {data}: empty payload")
     return body, content_type
