@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 MLDOCK = str(Path(sys.executable).parent / "mldock")
@@ -20,8 +21,10 @@ def mldock(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     return result.stdout.strip()
 
 
-def render(root: Path, name: str = "benchiris") -> Path:
-    """Render the sklearn template; the name keeps bench images apart from the tests' ``iris``."""
+def render(root: Path, name: str | None = None) -> Path:
+    """Render the sklearn template under a name of its own (``benchiris-<8 hex>``), so the images
+    and containers the bench removes afterwards by that name are the bench's alone."""
+    name = name or f"benchiris-{uuid.uuid4().hex[:8]}"
     mldock("init", name, "--template", "sklearn", "--no-input", cwd=root)
     return root / name
 

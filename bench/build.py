@@ -102,13 +102,16 @@ def main() -> None:
         peer = None
         if not args.no_mlflow:
             model_dir = train_local(ours["project"])
-            docker("tag", base, MLFLOW_BASE)
+            if subprocess.run(["docker", "image", "inspect", MLFLOW_BASE],
+                              capture_output=True, check=False).returncode != 0:
+                docker("tag", base, MLFLOW_BASE)  # an alias of ours, removed below
+                made.append(MLFLOW_BASE)
             peer = bench_mlflow(ours["project"], model_dir, root)
             made += peer["tags"]
     finally:
         for tag in made:
             subprocess.run(["docker", "rmi", tag], capture_output=True)
-        # the python:3.11.7-slim tag we set is a plain alias; keep it only if it was there before
+        # the python:3.11.7-slim alias is removed only when we made it (a user's own stays)
 
     mb = 1024 * 1024
     print(f"{'':<28}{'mldock':>12}{'mlflow':>12}")

@@ -1,16 +1,20 @@
 """The main job on a real Docker engine, from a freshly rendered template.
 
 One sklearn project is rendered and built once per test session (the cold build installs
-scikit-learn from PyPI into the image); tests that change code work on copies of it.
+scikit-learn from PyPI into the image); tests that change code work on copies of it. The project
+is named ``iris-<8 hex>`` per session, so its images, containers and endpoints are the session's
+own: cleanup removes them by that name and never touches anyone else's ``iris``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -58,23 +62,60 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def built(engine, tmp_path_factory):
-    """(project, image tag): the sklearn template rendered with ``mldock init`` and built once;
-    its containers and images removed after."""
+def project_name() -> str:
+    """This session's own project name (``iris-<8 hex>``): its image repository, endpoint and
+    container labels are this session's alone, so cleanup never touches a user's ``iris``."""
+    return f"iris-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def package_name(project_name) -> str:
+    """The Python package the template makes for :func:`project_name` (``iris_<8 hex>``)."""
+    return project_name.replace("-", "_")
+
+
+def own_leftovers(engine, name: str) -> list[str]:
+    """Containers and images of the session's project ``name`` still on the engine."""
+    images = engine.images.list(name=name)
+    containers = engine.containers.list(all=True, filters={"label": f"mldock.project={name}"})
+    for image in images:
+        containers += engine.containers.list(all=True, filters={"ancestor": image.id})
+    return sorted({f"container {c.name}" for c in containers}
+                  | {f"image {t}" for image in images for t in image.tags})
+
+
+def remove_own(engine, name: str) -> None:
+    """Remove the containers and every tag of the images of project ``name`` (unique to this
+    session), and nothing else: no label or repository shared with anyone is ever matched."""
+    images = engine.images.list(name=name)
+    containers = engine.containers.list(all=True, filters={"label": f"mldock.project={name}"})
+    for image in images:
+        containers += engine.containers.list(all=True, filters={"ancestor": image.id})
+    for container in {c.id: c for c in containers}.values():
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+    for image in images:
+        for tag in image.tags:
+            if tag.rsplit(":", 1)[0] == name:
+                with contextlib.suppress(Exception):  # an image shared by two tags goes last
+                    engine.images.remove(tag, noprune=True)
+
+
+@pytest.fixture(scope="session")
+def built(engine, tmp_path_factory, project_name):
+    """(project, image tag): the sklearn template rendered with ``mldock init`` under this
+    session's own name and built once; its containers and images removed after, and checked gone."""
     root = tmp_path_factory.mktemp("main-job")
-    mldock("init", "iris", "--template", "sklearn", "--no-input", cwd=root)
-    project = root / "iris"
-    tag = mldock("build", cwd=project).stdout.strip().splitlines()[-1]
-    yield project, tag
-    for container in engine.containers.list(all=True, filters={"label": "mldock.project=iris"}):
-        container.remove(force=True)
-    for image in engine.images.list(name="iris"):
-        for t in image.tags:
-            try:
-                engine.images.remove(t, noprune=True)
-            except Exception:  # noqa: BLE001 - an image shared by two tags goes with the last
-                pass
-    assert tag
+    mldock("init", project_name, "--template", "sklearn", "--no-input", cwd=root)
+    project = root / project_name
+    try:
+        tag = mldock("build", cwd=project).stdout.strip().splitlines()[-1]
+        assert tag.startswith(f"{project_name}:"), tag
+        yield project, tag
+    finally:
+        remove_own(engine, project_name)
+        left = own_leftovers(engine, project_name)
+        assert not left, f"the test session left its own Docker objects behind: {left}"
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +133,6 @@ def built_image(built):
 @pytest.fixture
 def project_copy(built_project, tmp_path):
     """A copy of the built project (same code, so the same image) without its runs."""
-    copy = tmp_path / "iris"
+    copy = tmp_path / built_project.name
     shutil.copytree(built_project, copy, ignore=shutil.ignore_patterns(".mldock"))
     return copy

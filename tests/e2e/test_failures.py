@@ -36,14 +36,14 @@ def train(ctx):
 
 
 def _set_train(project: Path, source: str) -> None:
-    (project / "src" / "iris" / "train.py").write_text(source)
+    (project / "src" / project.name.replace("-", "_") / "train.py").write_text(source)
 
 
 def test_train_before_build_is_a_clear_error(project_copy, mldock):
     _set_train(project_copy, RAISING_TRAIN)  # code changed: the image no longer matches
     result = mldock("train", cwd=project_copy, check=False)
     assert result.returncode == 4
-    assert result.stderr.strip().startswith("error: image iris:")
+    assert result.stderr.strip().startswith(f"error: image {project_copy.name}:")
     assert "mldock build" in result.stderr and "Traceback" not in result.stderr
 
 

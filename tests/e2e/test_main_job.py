@@ -26,11 +26,11 @@ def test_train_deploy_predict_runs_undeploy(built_project, mldock, runs_json):
     assert 0.8 < run["metrics"]["accuracy"] <= 1.0
     assert run["metric_history"]["accuracy"][0]["value"] == run["metrics"]["accuracy"]
     lineage = run["lineage"]
-    assert lineage["image"].startswith("iris:") and lineage["image_id"].startswith("sha256:")
+    assert lineage["image"].startswith(f"{built_project.name}:") and lineage["image_id"].startswith("sha256:")
     assert lineage["platform"] == "local" and lineage["job_id"] == f"mldock-train-{run_id}"
     assert lineage["inputs"]["train"]["uri"] == "data/iris.csv"
     assert len(lineage["inputs"]["train"]["sha256"]) == 64
-    assert lineage["config"]["project"]["name"] == "iris"
+    assert lineage["config"]["project"]["name"] == built_project.name
     model = [a for a in run["artifacts"] if a["key"] == f"runs/{run_id}/model"]
     assert model and model[0]["kind"] == "tree" and model[0]["size"] > 0
 
@@ -44,11 +44,13 @@ def test_train_deploy_predict_runs_undeploy(built_project, mldock, runs_json):
         with urllib.request.urlopen(f"{url}/ping", timeout=5) as ping:
             assert ping.status == 200
         listed = json.loads(mldock("deploy", "--list", "--json", cwd=built_project).stdout)
-        assert [(d["name"], d["run_id"], d["status"]) for d in listed] == [("iris", run_id, "ready")]
+        assert [(d["name"], d["run_id"], d["status"]) for d in listed] == [
+            (built_project.name, run_id, "ready")]
     finally:
         mldock("undeploy", cwd=built_project, check=False)
     gone = mldock("predict", "--data", "sample.json", cwd=built_project, check=False)
-    assert gone.returncode == 4 and "no local endpoint named 'iris'" in gone.stderr
+    assert gone.returncode == 4
+    assert f"no local endpoint named '{built_project.name}'" in gone.stderr
     assert run_id in [r["id"] for r in runs_json(built_project)]
 
 

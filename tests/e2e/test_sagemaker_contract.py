@@ -39,11 +39,11 @@ def trained_tree(engine, built_project, built_image, tmp_path_factory):
     return tree, image, logs.decode()
 
 
-def test_training_like_sagemaker(trained_tree):
+def test_training_like_sagemaker(trained_tree, package_name):
     tree, _, logs = trained_tree
     assert "on sagemaker" in logs and "contract-job" in logs
     manifest = json.loads((tree / "model" / "mldock-model.json").read_text())
-    assert manifest["predictor"] == "iris.predict:Predictor"
+    assert manifest["predictor"] == f"{package_name}.predict:Predictor"
     assert all(len(h) == 64 for h in manifest["files"].values())
     assert not (tree / "output" / "failure").exists()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from mldock.interfaces import ArtifactRef
 from mldock.interfaces.tracking import artifact_location
 from mldock.local.hashing import hash_tree, sha256_file

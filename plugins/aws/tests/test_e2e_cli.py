@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 MLDOCK = str(Path(sys.executable).parent / "mldock")
-PROJECT = "awsiris"
+PROJECT = f"awsiris-{uuid.uuid4().hex[:8]}"  # this session's own images and endpoint
 ROLE = "arn:aws:iam::123456789012:role/mldock-e2e"
 
 

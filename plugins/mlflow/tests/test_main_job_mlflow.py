@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from mlflow.tracking import MlflowClient
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 MLDOCK = str(Path(sys.executable).parent / "mldock")
-IMAGE_REPO = "mldock-mlflow-e2e-iris"
+IMAGE_REPO = f"mldock-mlflow-e2e-{uuid.uuid4().hex[:8]}"  # removed by name: ours alone
 
 
 def mldock(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
@@ -66,8 +67,9 @@ def engine():
 
 
 def test_train_in_docker_tracked_on_mlflow(engine, mlflow_server, tmp_path):
-    mldock("init", "iris", "--template", "sklearn", "--no-input", cwd=tmp_path)
-    project = tmp_path / "iris"
+    name = f"iris-{uuid.uuid4().hex[:8]}"  # this test's own project, labels and image
+    mldock("init", name, "--template", "sklearn", "--no-input", cwd=tmp_path)
+    project = tmp_path / name
     experiment = f"iris-e2e-{tmp_path.name[-6:]}"
     with (project / "mldock.toml").open("a", encoding="utf-8") as config:
         config.write(f'\n[build]\nimage = "{IMAGE_REPO}"\n\n'
@@ -90,7 +92,7 @@ def test_train_in_docker_tracked_on_mlflow(engine, mlflow_server, tmp_path):
         history = client.get_metric_history(run_id, key)
         assert len(history) == 1 and 0.8 < history[0].value <= 1.0, (key, history)
     tags = run.data.tags
-    assert tags["mldock.project"] == "iris" and tags["mldock.platform"] == "local"
+    assert tags["mldock.project"] == name and tags["mldock.platform"] == "local"
     assert tags["mldock.image"] == tag and tags["mldock.image_id"].startswith("sha256:")
     assert tags["mldock.job_id"] == f"mldock-train-{run_id}"
     assert tags["mldock.input.train.uri"] == "data/iris.csv"

@@ -124,7 +124,7 @@ def test_train_without_container_reads_data_from_s3_and_stores_the_model_there(
     assert run["status"] == "finished"
     assert run["lineage"]["inputs"]["train"]["uri"] == data_uri
     (model,) = [a for a in run["artifacts"] if a["key"] == f"runs/{run_id}/model"]
-    assert model["uri"] == f"s3://{bucket}/{prefix}/store/runs/{run_id}/model"
+    assert (model["store"], model["uri"]) == (f"s3://{bucket}/{prefix}/store", None)
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/store/refs/runs/{run_id}/")
     assert [o["Key"] for o in listed["Contents"]] == [
         f"{prefix}/store/refs/runs/{run_id}/model/.mldock-ref"]

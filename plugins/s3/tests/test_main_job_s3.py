@@ -48,8 +48,9 @@ def test_main_job_with_s3_storage(moto, s3, tmp_path):
     engine = require_docker()
     bucket = f"iris-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    mldock("init", "iris", "--template", "sklearn", "--no-input", cwd=tmp_path)
-    project = tmp_path / "iris"
+    name = f"iris-{uuid.uuid4().hex[:8]}"  # images and containers of this name are ours alone
+    mldock("init", name, "--template", "sklearn", "--no-input", cwd=tmp_path)
+    project = tmp_path / name
     s3.upload_file(str(project / "data" / "iris.csv"), bucket, "datasets/iris/iris.csv")
     config = (project / "mldock.toml").read_text()
     assert 'train = "data/iris.csv"' in config
@@ -81,10 +82,15 @@ def test_main_job_with_s3_storage(moto, s3, tmp_path):
             assert len(blob(entry["sha256"])) == entry["size"]
         run = json.loads(mldock("runs", "show", run_id, "--json", cwd=project).stdout)
         assert run["lineage"]["inputs"]["train"]["uri"] == f"s3://{bucket}/datasets/iris"
-        assert [a["uri"] for a in run["artifacts"]] == [f"s3://{bucket}/iris/runs/{run_id}/model"]
+        assert [(a["store"], a["key"]) for a in run["artifacts"]] == [
+            (f"s3://{bucket}/iris", f"runs/{run_id}/model")]
 
         shutil.rmtree(project / ".mldock" / "models", ignore_errors=True)
         shutil.rmtree(project / ".mldock" / "runs", ignore_errors=True)  # no local copy anywhere
+        exported = json.loads(mldock("runs", "export", run_id, str(tmp_path / "out"), "--json",
+                                     cwd=project).stdout)  # verified download from the bucket
+        assert exported["sha256"] == ref["sha256"] and exported["store"] == f"s3://{bucket}/iris"
+        assert (tmp_path / "out" / "mldock-model.json").is_file()
         deploy = mldock("deploy", "--run", run_id, "--name", endpoint, "--port", str(free_port()),
                         cwd=project)
         assert f"fetching the model of run {run_id} from s3://{bucket}/iris" in deploy.stderr
