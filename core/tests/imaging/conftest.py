@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from mldock.config import load_config
 from mldock.host import PluginHost
 

@@ -23,18 +23,18 @@ def test_source_folder_dot_is_the_whole_context():
 
 
 def test_flags_json_form_continuations_and_comments():
-    dockerfile = "\n".join([
-        "FROM x AS build",
-        "# COPY commented/ /nope/",
-        "COPY --chown=1000:1000 --chmod=644 a.txt \\",
-        "  # a comment inside a continuation",
-        "  ./b/ /dest/",
-        'copy ["with space.txt", "c.txt", "/dest/"]',
-        "COPY --from=build /built /built",
-        "ADD https://example.com/x.tgz /x.tgz",
-        "ADD local.tgz /y/",
-        "RUN cp a.txt /not-a-source",
-    ])
+    dockerfile = (
+        "FROM x AS build\n"
+        "# COPY commented/ /nope/\n"
+        "COPY --chown=1000:1000 --chmod=644 a.txt \\\n"
+        "  # a comment inside a continuation\n"
+        "  ./b/ /dest/\n"
+        'copy ["with space.txt", "c.txt", "/dest/"]\n'
+        "COPY --from=build /built /built\n"
+        "ADD https://example.com/x.tgz /x.tgz\n"
+        "ADD local.tgz /y/\n"
+        "RUN cp a.txt /not-a-source\n"
+    )
     assert copy_sources(dockerfile) == ("a.txt", "b", "c.txt", "local.tgz", "with space.txt")
 
 

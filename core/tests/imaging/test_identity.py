@@ -9,7 +9,6 @@ from __future__ import annotations
 import tarfile
 
 import pytest
-
 from mldock.errors import ConfigError
 from mldock.imaging.context import DOCKERIGNORE, context_paths, write_context_tar
 from mldock.imaging.dockerfile import DOCKERFILE_PATH
