@@ -36,6 +36,10 @@ class ConfigError(MldockError):
     exit_code = 2
 
     def __init__(self, file: str, key: str | None, problem: str, *, hint: str | None = None):
+        from mldock.config.secrets import printable
+
+        # a key from the file may hold newlines or terminal escapes: never print them raw
+        key = printable(key) if key else key
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {problem}", hint=hint)
         self.file = file
@@ -45,6 +49,10 @@ class ConfigError(MldockError):
 
 class PluginError(MldockError):
     """A plugin misbehaved: failed to load, registered a bad record, or clashed with another."""
+
+
+class BackendConflictError(PluginError):
+    """Two plugins registered the same backend name or URI scheme; raised only where it is used."""
 
 
 class UnknownBackendError(MldockError):

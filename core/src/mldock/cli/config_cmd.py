@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -12,19 +12,27 @@ app = typer.Typer(help="Show and validate the project configuration.", no_args_i
 
 
 def _effective(config: Any) -> dict[str, Any]:
-    """The config with defaults filled in and backend options validated, as plain data."""
+    """The config with defaults filled in and backend options validated, as plain data; a URI
+    written as ``"env:NAME"`` is shown as the reference, any other secret masked."""
+    from mldock.config.secrets import redact_data
+
     data = config.model.model_dump(mode="json", exclude_none=True)
     for (concern, name), options in sorted(config.backend_options.items()):
         section = {"builder": "build", "storage": "storage", "tracker": "tracking",
                    "deployer": "deploy"}[concern]
         if options is not None:
             data.setdefault(section, {})[name] = options.model_dump(mode="json", exclude_none=True)
-    return data
+    for section in ("storage", "tracking"):
+        written = config.data.get(section, {}).get("uri") if isinstance(
+            config.data.get(section), dict) else None
+        if isinstance(written, str) and written.startswith("env:"):
+            data.setdefault(section, {})["uri"] = written
+    return redact_data(data)
 
 
 @app.command("show")
 def show(
-    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="NAME",
+    env: str | None = typer.Option(None, "--env", "-e", metavar="NAME",
                                       help="Environment to overlay (default: the global --env)."),
     json_: bool = typer.Option(False, "--json", help="Print JSON instead of TOML."),
 ) -> None:
@@ -45,7 +53,7 @@ def show(
 
 @app.command("validate")
 def validate(
-    env: Optional[str] = typer.Option(None, "--env", "-e", metavar="NAME",
+    env: str | None = typer.Option(None, "--env", "-e", metavar="NAME",
                                       help="Validate only this environment (default: base and all)."),
 ) -> None:
     """Validate the config: the base, then every [env.NAME] overlay. Exit 2 on the first problem."""

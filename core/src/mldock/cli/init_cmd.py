@@ -21,6 +21,8 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -141,15 +143,23 @@ def _template_rows() -> list[dict[str, Any]]:
 def render(template: Template, name: str, output_dir: Path, *, no_input: bool, force: bool,
            checkout: str | None = None) -> Path:
     """Run cookiecutter; every failure becomes one :class:`MldockError` line."""
+    import subprocess
+
     from cookiecutter.main import cookiecutter
 
     from cookiecutter import exceptions as cc
 
     context = {**template.defaults, "project_name": name}
+    _quiet_cookiecutter_logs()
     try:
-        created = cookiecutter(template.location, checkout=checkout, no_input=no_input,
-                               extra_context=context, output_dir=str(output_dir),
-                               overwrite_if_exists=force)
+        with _git_fails_fast():
+            created = cookiecutter(template.location, checkout=checkout, no_input=no_input,
+                                   extra_context=context, output_dir=str(output_dir),
+                                   overwrite_if_exists=force)
+    except subprocess.CalledProcessError as exc:  # cookiecutter re-raises git's own failure
+        raise MldockError(f"cannot fetch template {template.label!r}: {_git_reason(exc)}",
+                          hint="check the URL or --checkout, and that the repository is"
+                               " reachable from here", exit_code=2) from None
     except cc.OutputDirExistsException as exc:
         raise MldockError(f"{_first_line(exc)}",
                           hint="choose another NAME or --output-dir, or pass --force to write"
@@ -173,6 +183,49 @@ def render(template: Template, name: str, output_dir: Path, *, no_input: bool, f
         raise MldockError(f"cannot create the project: {exc.strerror or exc}"
                           + (f": {exc.filename}" if exc.filename else "")) from None
     return Path(created)
+
+
+# git must never wait for a password or a dead server: no prompts, a bounded connect, and a stall
+# below 1 KB/s for 20 s ends the clone.
+GIT_FAIL_FAST = {
+    "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=15",
+    "GIT_HTTP_LOW_SPEED_LIMIT": "1000", "GIT_HTTP_LOW_SPEED_TIME": "20",
+}
+
+
+@contextmanager
+def _git_fails_fast() -> Iterator[None]:
+    """The environment cookiecutter's ``git clone`` runs in, for the duration of the call (the
+    user's own settings win)."""
+    added = {k: v for k, v in GIT_FAIL_FAST.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _quiet_cookiecutter_logs() -> None:
+    """cookiecutter logs a traceback before re-raising a failed clone; mldock reports the failure
+    itself, in one line."""
+    import logging
+
+    logger = logging.getLogger("cookiecutter")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def _git_reason(exc: Any) -> str:
+    """The first line of git's output that says why (``fatal: …``), else its last line."""
+    output = exc.output.decode("utf-8", "replace") if isinstance(exc.output, bytes) else str(
+        exc.output or "")
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.lower().startswith(("fatal:", "error:"))]
+    reason = (fatal or lines[-1:] or [f"git exited with status {exc.returncode}"])[0]
+    return re.sub(r"^(fatal|error):\s*", "", reason, flags=re.IGNORECASE)
 
 
 def _first_line(exc: BaseException) -> str:

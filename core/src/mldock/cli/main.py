@@ -82,13 +82,38 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         command = build_command()
-        command.main(args=argv, prog_name="mldock", standalone_mode=True)
+        if sys.stderr.isatty():  # typer's boxed usage errors, for people
+            command.main(args=argv, prog_name="mldock", standalone_mode=True)
+        else:
+            sys.exit(_run_plain(command, argv))
     except MldockError as exc:
         error_line(exc.message, exc.hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error_line("interrupted")
         sys.exit(130)
+
+
+def _run_plain(command, argv: list[str] | None) -> int:
+    """Run with click's errors as one ``error:`` line (no box drawn into a log or a pipe)."""
+    from typer._click import exceptions as click  # typer's own click (the one it raises)
+
+    from mldock.cli.output import error_line
+
+    try:
+        result = command.main(args=argv, prog_name="mldock", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:  # typer has printed the help already
+        return exc.exit_code
+    except click.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f"see '{ctx.command_path} -h'" if ctx is not None and ctx.help_option_names else None
+        error_line(exc.format_message(), hint)
+        return exc.exit_code
+    except typer.Abort:
+        error_line("aborted")
+        return 1
+    # without standalone mode an Exit comes back as its code; a command's own return is ignored
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def is_terminal() -> bool:
@@ -45,13 +46,19 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title:
 
 
 def info(message: str) -> None:
-    """A progress or status line for people, on stderr so stdout stays parseable."""
-    print(message, file=sys.stderr, flush=True)
+    """A progress or status line for people, on stderr so stdout stays parseable. Passwords in
+    URIs are masked; colours and carriage returns of training logs pass through."""
+    from mldock.config.secrets import redact_text
+
+    print(redact_text(message), file=sys.stderr, flush=True)
 
 
 def error_line(message: str, hint: str | None = None) -> None:
-    """The one-line error every user-facing failure ends with."""
+    """The one-line error every user-facing failure ends with: one line whatever the message holds
+    (newlines and terminal escapes written as ``\\n``, ``\\x1b``), passwords in URIs masked."""
+    from mldock.config.secrets import safe_line
+
     text = f"error: {message}"
     if hint:
         text += f" ({hint})"
-    print(text, file=sys.stderr, flush=True)
+    print(safe_line(text), file=sys.stderr, flush=True)

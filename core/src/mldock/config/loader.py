@@ -1,9 +1,10 @@
 """Finding, reading, overlaying and validating the project config.
 
 Order: find the file (``--config``, ``MLDOCK_CONFIG``, else ``mldock.toml`` or a ``pyproject.toml``
-with ``[tool.mldock]`` in the current folder or a parent) → parse TOML → refuse literal secrets →
-validate the base → overlay ``[env.<name>]`` (``--env`` or ``MLDOCK_ENV``) → validate the result →
-validate every backend section with its plugin's model. The first problem becomes one
+with ``[tool.mldock]`` in the current folder or a parent) → parse TOML (size and nesting bounded) →
+refuse literal secrets → validate the base → overlay ``[env.<name>]`` (``--env`` or ``MLDOCK_ENV``)
+→ read ``env:NAME`` URIs → validate the result and the paths it names → validate every backend
+section with its plugin's model. The first problem becomes one
 :class:`~mldock.errors.ConfigError` line: file, key path, what is wrong.
 """
 
@@ -11,16 +12,20 @@ from __future__ import annotations
 
 import copy
 import difflib
+import errno
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from mldock.config.model import ENV_NAME, SECTION_CONCERN, TOP_LEVEL_KEYS, MldockConfig
+from mldock.config.paths import path_problem
+from mldock.config.secrets import ENV_HINT, ENV_PREFIX, find_secret, is_secret_key, redact_data
 from mldock.errors import ConfigError, MldockError, PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,9 +33,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CONFIG_FILE = "mldock.toml"
 PYPROJECT = "pyproject.toml"
-SECRET_KEY = re.compile(
-    r"(password|passwd|secret|token|api_key|apikey|access_key|secret_key|connection_string|"
-    r"account_key|credential|private_key|sas)", re.IGNORECASE)
+MAX_BYTES = 1024 * 1024
+"""A config larger than this is not a config (a wrong file, or an attempt to exhaust memory)."""
+MAX_DEPTH = 32
+"""Tables and lists nested deeper than this are refused before anything walks them."""
+URI_KEYS = (("storage", "uri"), ("tracking", "uri"))
+"""Keys whose value may be ``"env:NAME"``: a URI that carries credentials comes from the
+environment, never from the file."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ def find_config_file(start: Path | None = None) -> Path | None:
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / CONFIG_FILE
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a folder or a broken link is reported, not skipped
             return candidate
         pyproject = folder / PYPROJECT
         if pyproject.is_file() and _has_tool_section(pyproject):
@@ -97,26 +106,30 @@ def find_config_file(start: Path | None = None) -> Path | None:
 
 
 def _has_tool_section(pyproject: Path) -> bool:
+    """Whether ``pyproject`` configures mldock; one that mentions ``tool.mldock`` but does not
+    parse counts, so that its syntax error is reported instead of "no mldock.toml"."""
     try:
-        return "mldock" in tomllib.loads(pyproject.read_text("utf-8")).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        text = pyproject.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
         return False
+    try:
+        return "mldock" in tomllib.loads(text).get("tool", {})
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return re.search(r"^\s*\[\s*tool\s*\.\s*mldock\b", text, re.MULTILINE) is not None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse the file; for ``pyproject.toml`` return its ``[tool.mldock]`` table."""
     name = _display(path)
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(name, None, "file not found",
-                          hint="run 'mldock init' or point MLDOCK_CONFIG at a config") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(name, None, f"cannot read the file: {exc}") from None
+    text = _read_text(path, name)
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(name, None, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(name, None, f"invalid TOML: nested deeper than {MAX_DEPTH} levels"
+                          ) from None
+    _check_depth(name, doc)
     if path.name == PYPROJECT:
         tool = doc.get("tool", {}).get("mldock")
         if not isinstance(tool, dict):
@@ -125,14 +138,54 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _read_text(path: Path, name: str) -> str:
+    """The file's text; a folder, a link loop, a huge or non-UTF-8 file is one precise error."""
+    try:
+        if path.is_dir():
+            raise ConfigError(name, None, "is a folder, not a config file",
+                              hint=f"remove or rename it, or point --config at a {CONFIG_FILE}")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        problem = "broken symbolic link" if os.path.islink(path) else "file not found"
+        raise ConfigError(name, None, problem,
+                          hint="run 'mldock init' or point MLDOCK_CONFIG at a config") from None
+    except OSError as exc:
+        problem = ("symbolic link loop" if exc.errno == errno.ELOOP
+                   else f"cannot read the file: {exc.strerror or exc}")
+        raise ConfigError(name, None, problem) from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(name, None, f"larger than {MAX_BYTES // 1024} KiB: not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(name, None, f"cannot read the file: not UTF-8 ({exc.reason} at byte"
+                          f" {exc.start})",
+                          hint="TOML files are UTF-8") from None
+
+
+def _check_depth(name: str, doc: Any) -> None:
+    """Refuse deep nesting iteratively, before any recursive walk (copy, validation) meets it."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(doc, 0, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(name, ".".join(path[:3]) + ".…",
+                              f"nested deeper than {MAX_DEPTH} levels")
+        items = node.items() if isinstance(node, dict) else (
+            enumerate(node) if isinstance(node, list) else ())
+        stack.extend((value, depth + 1, (*path, str(key))) for key, value in items)
+
+
 def load_config(start: Path | None = None, *, env: str | None = None, path: Path | None = None,
-                registry: "Registry | None" = None) -> ResolvedConfig:
+                registry: Registry | None = None) -> ResolvedConfig:
     """Find and validate the project config. ``registry`` validates backend sections."""
     path = path or find_config_file(start)
     if path is None:
         where = (start or Path.cwd()).resolve()
         raise MldockError(f"no {CONFIG_FILE} (or [tool.mldock] in {PYPROJECT}) in {where} or its"
                           " parents", hint="run 'mldock init NAME' to create a project", exit_code=2)
+    project_dir = _project_dir(path)
     name = _display(path)
     prefix = "tool.mldock." if path.name == PYPROJECT else ""
     raw = read_config_file(path)
@@ -160,12 +213,49 @@ def load_config(start: Path | None = None, *, env: str | None = None, path: Path
             raise ConfigError(name, f"{prefix}env", f"no environment {env!r} (defined: {defined})",
                               hint=f"add an [env.{env}] table or pick one of the defined")
         merged = deep_merge(base, envs[env])
-    model = _validate_core(name, merged, f"{prefix}", overlay=(env, envs.get(env)) if env else None)
+    overlay = (env, envs.get(env)) if env else None
+    model = _validate_core(name, _expand_uris(name, merged, prefix, overlay), prefix, overlay)
+    _check_paths(name, model, project_dir, prefix, overlay)
     options = _validate_backends(name, model, merged, prefix, env, envs.get(env) if env else None,
                                  registry) if registry is not None else {}
-    return ResolvedConfig(path=path.resolve(), project_dir=path.resolve().parent, env=env,
-                          environments=tuple(sorted(envs)), data=merged, model=model,
+    return ResolvedConfig(path=project_dir / path.name, project_dir=project_dir, env=env,
+                          environments=tuple(sorted(envs)), data=redact_data(merged), model=model,
                           backend_options=options)
+
+
+def _project_dir(path: Path) -> Path:
+    try:
+        return path.resolve().parent
+    except (OSError, RuntimeError):  # a link loop: reading the file reports it precisely
+        return path.absolute().parent
+
+
+def _expand_uris(file: str, data: dict[str, Any], prefix: str,
+                 overlay: tuple[str, Any] | None) -> dict[str, Any]:
+    """``data`` with each ``uri = "env:NAME"`` replaced by the variable's value. The stored and
+    shown config keeps the reference, so a URI with a password never leaves the environment."""
+    out = data
+    for section, key in URI_KEYS:
+        table = data.get(section)
+        value = table.get(key) if isinstance(table, dict) else None
+        if not (isinstance(value, str) and value.startswith(ENV_PREFIX)):
+            continue
+        variable = value[len(ENV_PREFIX):]
+        found = os.environ.get(variable) if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", variable) else ""
+        if found is None or not variable:
+            raise ConfigError(file, _key_path(prefix, (section, key), overlay),
+                              f"environment variable {variable!r} is not set" if variable else
+                              "invalid environment variable name in 'env:NAME'",
+                              hint="export it before running mldock; the config only names it")
+        out = deep_merge(out, {section: {key: found}})
+    return out
+
+
+def _check_paths(file: str, model: MldockConfig, project_dir: Path, prefix: str,
+                 overlay: tuple[str, Any] | None) -> None:
+    loc, problem, hint = path_problem(model, project_dir)
+    if loc:
+        raise ConfigError(file, _key_path(prefix, loc, overlay), problem, hint=hint)
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -185,7 +275,7 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # elsewhere, or a link loop
         return str(path)
 
 
@@ -206,18 +296,16 @@ def _key_path(prefix: str, loc: tuple[Any, ...], overlay: tuple[str, Any] | None
     return prefix + ".".join(parts)
 
 
-def _check_secrets(file: str, node: Any, prefix: str, path: tuple[str, ...] = ()) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = (*path, str(key))
-            if SECRET_KEY.search(str(key)) and isinstance(value, str) and not value.startswith("env:"):
-                raise ConfigError(file, prefix + ".".join(here),
-                                  "looks like a secret written into the file; give the name of an"
-                                  ' environment variable instead: "env:NAME"')
-            _check_secrets(file, value, prefix, here)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            _check_secrets(file, value, prefix, (*path, str(index)))
+def _check_secrets(file: str, node: Any, prefix: str) -> None:
+    """Refuse the first literal secret anywhere in the file (overlays and lists included)."""
+    found = find_secret(node)
+    if found is not None:
+        path, problem = found
+        hint = ENV_HINT
+        if "URI" in problem:
+            hint += (" (the whole URI, for [storage] and [tracking] uri, or the backend's own"
+                     ' "env:NAME" password option)')
+        raise ConfigError(file, prefix + ".".join(path), problem, hint=hint)
 
 
 def describe_validation_error(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
@@ -234,7 +322,7 @@ def describe_validation_error(exc: ValidationError) -> tuple[tuple[Any, ...], st
     else:
         problem = first["msg"]
         if not isinstance(value, (dict, list)) and value is not None and not (
-                loc and SECRET_KEY.search(str(loc[-1]))):
+                loc and is_secret_key(str(loc[-1]))):
             problem += f" (got {value!r})"
     if len(errors) > 1:
         problem += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
@@ -272,20 +360,23 @@ def _validate_core(file: str, data: dict[str, Any], prefix: str,
 
 
 def _validate_backends(file: str, model: MldockConfig, data: dict[str, Any], prefix: str,
-                       env: str | None, overlay_table: Any, registry: "Registry") -> dict:
-    from mldock.errors import UnknownBackendError
+                       env: str | None, overlay_table: Any, registry: Registry) -> dict:
+    from mldock.errors import BackendConflictError, UnknownBackendError
 
     overlay = (env, overlay_table) if env else None
     options: dict[tuple[str, str], Any] = {}
     selected = _selected_backends(file, model, prefix, overlay, registry)
     for section, concern in SECTION_CONCERN.items():
         tables = dict(getattr(model, section).backend_sections())
-        tables.setdefault(selected[section], {})
+        if selected[section] is not None:
+            tables.setdefault(selected[section], {})
         for name, table in tables.items():
             key = _key_path(prefix, (section, name), overlay)
             try:
                 record = registry.get(concern, name)
                 config_model: type[BaseModel] | None = record.load_config_model()
+            except BackendConflictError:
+                continue  # two plugins claim this name: only a command that uses it fails
             except UnknownBackendError as exc:
                 raise ConfigError(file, key, exc.message, hint=exc.hint) from None
             except PluginError as exc:
@@ -304,9 +395,9 @@ def _validate_backends(file: str, model: MldockConfig, data: dict[str, Any], pre
 
 
 def _selected_backends(file: str, model: MldockConfig, prefix: str, overlay: tuple[str, Any] | None,
-                       registry: "Registry") -> dict[str, str]:
+                       registry: Registry) -> dict[str, str | None]:
     """Resolve which backend each section selects; unknown names and schemes are config errors."""
-    from mldock.errors import UnknownBackendError
+    from mldock.errors import BackendConflictError, UnknownBackendError
 
     lookups = {
         "build": (("build", "builder"), lambda: registry.get("builder", model.build.builder)),
@@ -317,10 +408,12 @@ def _selected_backends(file: str, model: MldockConfig, prefix: str, overlay: tup
             else registry.by_scheme("tracker", model.tracking.uri)),
         "deploy": (("deploy", "deployer"), lambda: registry.get("deployer", model.deploy.deployer)),
     }
-    selected: dict[str, str] = {}
+    selected: dict[str, str | None] = {}
     for section, (loc, lookup) in lookups.items():
         try:
             selected[section] = lookup().name
+        except BackendConflictError:
+            selected[section] = None  # reported by the command that builds this backend
         except (UnknownBackendError, PluginError) as exc:
             raise ConfigError(file, _key_path(prefix, loc, overlay), exc.message,
                               hint=exc.hint) from None

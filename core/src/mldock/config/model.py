@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mldock.config.grammar import image_reference_problem, index_url_problem, package_problem
+
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 OBJECT_REF = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -57,11 +59,44 @@ class BuildSection(Section):
         default=None, description="a CA bundle file added to the image (TLS-intercepting proxies)")
     system_packages: list[str] = Field(default_factory=list)
 
+    @field_validator("base_image")
+    @classmethod
+    def _base_image(cls, value: str) -> str:
+        problem = image_reference_problem(value)
+        if problem:
+            raise ValueError(problem + " (e.g. 'python:3.11-slim' or 'registry:5000/team/base:1')")
+        return value
+
+    @field_validator("system_packages")
+    @classmethod
+    def _packages(cls, value: list[str]) -> list[str]:
+        for package in value:
+            problem = package_problem(package)
+            if problem:
+                raise ValueError(problem + " (use plain names like 'libgomp1' or"
+                                 " 'curl=7.88.1-10')")
+        return value
+
+    @field_validator("pip_index_url")
+    @classmethod
+    def _index_url(cls, value: str | None) -> str | None:
+        problem = index_url_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class StorageSection(Section):
     """``[storage]``: where artifacts live; the URI's scheme picks the backend."""
 
     uri: str = ".mldock/artifacts"
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: give a folder or a URI such as 's3://bucket/x'")
+        return value
 
 
 class TrackingSection(Section):
@@ -69,6 +104,16 @@ class TrackingSection(Section):
 
     uri: str = "sqlite:///.mldock/runs.db"
     backend: str | None = Field(default=None, description="backend name, overriding the scheme")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: give a URI such as 'sqlite:///.mldock/runs.db'")
+        if value.startswith("sqlite:") and not value.partition(":")[2].lstrip("/").strip():
+            raise ValueError("names no database file: use 'sqlite:///PATH', e.g."
+                             " 'sqlite:///.mldock/runs.db'")
+        return value
 
 
 class DeploySection(Section):
@@ -94,12 +139,11 @@ class MldockConfig(BaseModel):
     @field_validator("hyperparameters")
     @classmethod
     def _hyper_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
+        for key, item in value.items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
                 raise ValueError(f"invalid hyperparameter name {key!r}")
             if key.startswith("sagemaker_"):
                 raise ValueError(f"{key!r}: names starting with 'sagemaker_' are reserved")
-            item = value[key]
             flat = (isinstance(item, SCALARS)
                     or (isinstance(item, list) and all(isinstance(v, SCALARS) for v in item))
                     or (isinstance(item, dict) and all(isinstance(v, SCALARS) for v in item.values())))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from typing import Annotated, Any
-
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, PlainValidator

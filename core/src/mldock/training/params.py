@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from mldock.errors import UsageError
 
@@ -29,5 +30,19 @@ def merge_overrides(base: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
             raise UsageError(f"invalid hyperparameter {item!r}", hint="use -p key=value")
         if key.startswith("sagemaker_"):
             raise UsageError(f"hyperparameter {key!r}: names starting with 'sagemaker_' are reserved")
-        merged[key] = parse_value(value)
+        parsed = parse_value(value)
+        _refuse_secret(key, parsed)
+        merged[key] = parsed
     return merged
+
+
+def _refuse_secret(key: str, value: Any) -> None:
+    """Hyperparameters are stored with the run and written to ``hyperparameters.json``: a secret
+    given with ``-p`` would be kept in plain text, so it is refused (never echoed)."""
+    from mldock.config.secrets import ENV_HINT, override_problem
+
+    problem = override_problem(key, value)
+    if problem:
+        raise UsageError(f"-p {key}: {problem}",
+                         hint=f"{ENV_HINT}; hyperparameters are stored with the run, so secrets"
+                              " belong in the environment, not in -p")
