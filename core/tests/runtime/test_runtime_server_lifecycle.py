@@ -30,14 +30,43 @@ def test_liveness_at_once_503_until_loaded(start_server):
 
 
 def test_load_failure_reported_on_readiness(start_server):
-    srv = start_server(TOY_LOAD_FAIL="1")
+    srv = start_server(TOY_LOAD_FAIL="1", MLDOCK_LOAD_FAILURE_GRACE="120")
     srv.wait_for("/ping", 500)
     status, _, body = srv.request("GET", "/v2/health/ready")
     assert status == 500 and "weights are corrupt" in json.loads(body)["error"]
     assert srv.request("GET", "/v2/health/live")[0] == 200
     assert srv.post_json("/invocations", [[1, 2]])[0] == 500
-    code, err = srv.stop()
-    assert code == 0 and "RuntimeError: weights are corrupt" in err
+    code, err = srv.stop()  # stopped during the grace period: still a failed container
+    assert code == 3 and "RuntimeError: weights are corrupt" in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_load_failure_exits_3_after_the_grace_period(start_server, workers):
+    srv = start_server(TOY_LOAD_FAIL="1", MLDOCK_LOAD_FAILURE_GRACE="0.5",
+                       MLDOCK_WORKERS=workers, wait=False)
+    code = srv.proc.wait(timeout=60)  # exits by itself: no SIGTERM is sent
+    err = srv.proc.stderr.read()
+    assert code == 3
+    assert "exiting in 0.5s (MLDOCK_LOAD_FAILURE_GRACE)" in err
+    assert "exiting with code 3: the model failed to load: RuntimeError: weights are corrupt" \
+        in err
+    assert "restarting" not in err  # a worker whose model cannot load is not restarted
+
+
+def test_missing_model_dir_exits_3_with_the_reason(start_server, tmp_path):
+    srv = start_server(MLDOCK_MODEL_DIR=str(tmp_path / "absent"), MLDOCK_LOAD_FAILURE_GRACE="0",
+                       wait=False)
+    assert srv.proc.wait(timeout=60) == 3
+    err = srv.proc.stderr.read()
+    assert f"model directory {tmp_path / 'absent'} does not exist" in err.splitlines()[-1]
+
+
+def test_bad_load_failure_grace_is_a_usage_error(rt):
+    env = rt.env(MLDOCK_LOAD_FAILURE_GRACE="soon", MLDOCK_HOST="127.0.0.1", MLDOCK_PORT="0")
+    result = subprocess.run(rt.cmd("serve"), env=env, capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 2
+    assert "MLDOCK_LOAD_FAILURE_GRACE='soon' is not a number" in result.stderr
 
 
 def test_sigterm_exits_0_and_startup_line(start_server):
@@ -110,13 +139,21 @@ def test_vertex_storage_uri_local_path(start_server, model_dir):
     assert srv.post_json("/predict", {"instances": [[2, 2]]}) == (200, {"predictions": [8]})
 
 
-def test_vertex_gs_uri_without_client_is_a_clear_startup_error(rt, model_dir):
-    env = rt.env(AIP_MODE="PREDICTION", AIP_STORAGE_URI="gs://bucket/models/iris",
-                 MLDOCK_PREDICTOR="toy.predict:Predictor", MLDOCK_HOST="127.0.0.1",
-                 MLDOCK_PORT="0")
-    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2
-    assert "google-cloud-storage" in result.stderr and "gs://bucket/models/iris" in result.stderr
+def test_vertex_gs_uri_without_credentials_fails_the_load_with_the_reason(start_server):
+    """No google-cloud-storage needed any more: without a metadata server (not on GCP) the load
+    fails, readiness says why, and the container exits 3."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    srv = start_server(MLDOCK_MODEL_DIR=None, port_var="AIP_HTTP_PORT",
+                       AIP_STORAGE_URI="gs://bucket/models/iris",
+                       GCE_METADATA_HOST=f"127.0.0.1:{closed_port}",
+                       MLDOCK_LOAD_FAILURE_GRACE="120")
+    srv.wait_for("/health", 500)
+    error = json.loads(srv.request("GET", "/health")[2])["error"]
+    assert "metadata server" in error and "STORAGE_EMULATOR_HOST" in error
+    code, err = srv.stop()
+    assert code == 3 and "platform vertex" in err and "Traceback" not in err.split("exiting")[-1]
 
 
 def test_sagemaker_bind_to_port_and_payload_limit(start_server, model_dir):
