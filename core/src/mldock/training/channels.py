@@ -8,6 +8,7 @@ scheme into a cache keyed by the URI and verified by content hash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mldock.errors import MldockError, UsageError
+from mldock.local.diskspace import is_no_space, no_space_error
 from mldock.local.hashing import hash_tree, sha256_file
 from mldock.session import Session
 
@@ -51,10 +53,17 @@ def _stage_file(session: Session, path: Path, digest: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f".{path.name}.tmp{os.getpid()}"
     try:
-        os.link(path, temp)
-    except OSError:
-        shutil.copyfile(path, temp)
-    os.replace(temp, target)
+        try:
+            os.link(path, temp)
+        except OSError:
+            shutil.copyfile(path, temp)
+        os.replace(temp, target)
+    except OSError as exc:  # a full disk, most likely: leave no temp copy behind
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if is_no_space(exc):
+            raise no_space_error(session.state_dir) from exc
+        raise
     return folder
 
 
