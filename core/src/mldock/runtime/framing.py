@@ -27,7 +27,7 @@ _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 _REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) (HTTP/[0-9]\.[0-9])")
 _FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*((?:[^\x00\r\n]*[^\x00\r\n \t])?)[ \t]*")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]{1,30}")  # more is not a size, just a 400
 
 # where the reader is in the current request
 _HEAD, _LENGTH, _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(7)
@@ -265,6 +265,9 @@ class RequestReader:
     def _read_data_end(self) -> bool:
         """The CRLF after chunk data, checked byte by byte as it arrives (h11's footer rule)."""
         buf = self._buf
+        if self._left == 2 and buf.startswith(b"\r\n", self._pos):  # the usual case, at once
+            self._pos += 2
+            self._left = 0
         while self._left and self._pos < len(buf):
             if buf[self._pos] != b"\r\n"[2 - self._left]:
                 raise HttpError(400, "malformed chunk: its data is not followed by CRLF")
