@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import time
@@ -73,18 +74,66 @@ def test_sagemaker_success(run_train, tmp_path):
     assert not (root / "output" / "failure").exists()
 
 
-def test_only_rank_0_writes_the_manifest(run_train, tmp_path):
+def _two_host_tree(tmp_path, current: str):
     root = tmp_path / "opt_ml"
     (root / "input" / "config").mkdir(parents=True)
     (root / "input" / "config" / "resourceconfig.json").write_text(
-        json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}))
+        json.dumps({"current_host": current, "hosts": ["algo-1", "algo-2"]}))
     (root / "input" / "data" / "train").mkdir(parents=True)
     (root / "input" / "data" / "train" / "data.csv").write_text("1\n")
-    result = run_train(MLDOCK_OPT_ML=str(root), MLDOCK_TRAIN="toy.train:train")
+    return root
+
+
+def test_only_the_primary_publishes_the_model(run_train, tmp_path):
+    primary = _two_host_tree(tmp_path / "h1", "algo-1")
+    result = run_train(MLDOCK_OPT_ML=str(primary), MLDOCK_TRAIN="toy.train:train",
+                       MLDOCK_STAGING_DIR=str(tmp_path / "h1" / "staging"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (primary / "model").iterdir()) == \
+        ["mldock-model.json", "weights.json"]
+
+    secondary = _two_host_tree(tmp_path / "h2", "algo-2")
+    staging = tmp_path / "h2" / "staging"
+    result = run_train(MLDOCK_OPT_ML=str(secondary), MLDOCK_TRAIN="toy.train:train",
+                       MLDOCK_STAGING_DIR=str(staging))
+    assert result.returncode == 0, result.stderr
+    # SageMaker uploads every host's /opt/ml/model: the non-primary's stays empty
+    assert list((secondary / "model").glob("**/*")) == []
+    assert (staging / "model-rank1" / "weights.json").is_file()  # train(ctx) ran unchanged
+    assert "only the primary host (rank 0) publishes the model" in result.stderr
+    assert json.loads((secondary / "output" / "data" / "ctx.json").read_text())["rank"] == 1
+
+
+def test_a_non_primary_writing_to_opt_ml_model_directly_is_emptied(rt, tmp_path):
+    src = tmp_path / "src" / "direct"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "train.py").write_text(
+        "import os, pathlib\n"
+        "def train(ctx):\n"
+        "    model = pathlib.Path(os.environ['MLDOCK_OPT_ML']) / 'model'\n"
+        "    (model / 'nested').mkdir(parents=True, exist_ok=True)\n"
+        "    (model / 'nested' / 'w.bin').write_text('x')\n"
+        "    (model / 'top.txt').write_text('y')\n")
+    root = _two_host_tree(tmp_path, "algo-2")
+    env = rt.env(MLDOCK_OPT_ML=str(root), MLDOCK_TRAIN="direct.train:train",
+                 MLDOCK_STAGING_DIR=str(tmp_path / "staging"))
+    env["PYTHONPATH"] += f"{os.pathsep}{tmp_path / 'src'}"
+    result = subprocess.run(rt.cmd(), env=env, capture_output=True, text=True, timeout=60,
+                            check=False)  # no command: resourceconfig.json says train
+    assert result.returncode == 0, result.stderr
+    assert list((root / "model").iterdir()) == []
+    assert "removed 2 item(s) written to" in result.stderr
+
+
+def test_every_host_writes_when_asked(run_train, tmp_path):
+    root = _two_host_tree(tmp_path, "algo-2")
+    result = run_train(MLDOCK_OPT_ML=str(root), MLDOCK_TRAIN="toy.train:train",
+                       MLDOCK_MODEL_ON_EVERY_HOST="1")
     assert result.returncode == 0, result.stderr
     assert (root / "model" / "weights.json").is_file()
-    assert not (root / "model" / "mldock-model.json").exists()
-    assert "rank 0 writes the model manifest" in result.stderr
+    assert not (root / "model" / "mldock-model.json").exists()  # the primary writes it
+    assert "MLDOCK_MODEL_ON_EVERY_HOST is set" in result.stderr
 
 
 def test_raising_train_on_sagemaker_writes_failure_file(run_train, tmp_path):
