@@ -41,6 +41,7 @@ def plugin_dir(tmp_path, monkeypatch):
     before = set(sys.modules)
     for var in ("MLDOCK_DISABLE_PLUGINS", "MLDOCK_LOAD_PLUGINS", "MLDOCK_STRICT_PLUGINS"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MLDOCK_CACHE_DIR", str(tmp_path / "cache"))  # what plugins provide
     importlib.invalidate_caches()
     reset_host()
     yield root
@@ -64,9 +65,13 @@ def good_plugin_fixture() -> str:
 
 @pytest.fixture
 def host_factory(plugin_dir):
-    def build(**kwargs) -> PluginHost:
+    def build(*, load: bool = True, **kwargs) -> PluginHost:
+        """A fresh host; ``load=False`` leaves entry points discovered but not imported."""
         importlib.invalidate_caches()
-        return PluginHost(**kwargs)
+        host = PluginHost(**kwargs)
+        if load:
+            host.load_all()
+        return host
 
     return build
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import copy
 import difflib
-import errno
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from mldock.config.files import (
+    CONFIG_FILE,
+    PYPROJECT,
+    broken_pyproject,
+    display_name,
+    find_config_file,
+    read_config_file,
+)
 from mldock.config.model import ENV_NAME, SECTION_CONCERN, TOP_LEVEL_KEYS, MldockConfig
 from mldock.config.paths import path_problem
 from mldock.config.secrets import ENV_HINT, ENV_PREFIX, find_secret, is_secret_key, redact_data
@@ -31,12 +37,6 @@ from mldock.errors import ConfigError, MldockError, PluginError
 if TYPE_CHECKING:  # pragma: no cover
     from mldock.host.registry import Registry
 
-CONFIG_FILE = "mldock.toml"
-PYPROJECT = "pyproject.toml"
-MAX_BYTES = 1024 * 1024
-"""A config larger than this is not a config (a wrong file, or an attempt to exhaust memory)."""
-MAX_DEPTH = 32
-"""Tables and lists nested deeper than this are refused before anything walks them."""
 URI_KEYS = (("storage", "uri"), ("tracking", "uri"))
 """Keys whose value may be ``"env:NAME"``: a URI that carries credentials comes from the
 environment, never from the file."""
@@ -89,104 +89,18 @@ class ResolvedConfig:
         return uri
 
 
-def find_config_file(start: Path | None = None) -> Path | None:
-    """The config file governing ``start`` (default: the current folder), or ``None``."""
-    explicit = os.environ.get("MLDOCK_CONFIG")
-    if explicit:
-        return Path(explicit)
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_FILE
-        if os.path.lexists(candidate):  # a folder or a broken link is reported, not skipped
-            return candidate
-        pyproject = folder / PYPROJECT
-        if pyproject.is_file() and _has_tool_section(pyproject):
-            return pyproject
-    return None
-
-
-def _has_tool_section(pyproject: Path) -> bool:
-    """Whether ``pyproject`` configures mldock; one that mentions ``tool.mldock`` but does not
-    parse counts, so that its syntax error is reported instead of "no mldock.toml"."""
-    try:
-        text = pyproject.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        return "mldock" in tomllib.loads(text).get("tool", {})
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return re.search(r"^\s*\[\s*tool\s*\.\s*mldock\b", text, re.MULTILINE) is not None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse the file; for ``pyproject.toml`` return its ``[tool.mldock]`` table."""
-    name = _display(path)
-    text = _read_text(path, name)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(name, None, f"invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(name, None, f"invalid TOML: nested deeper than {MAX_DEPTH} levels"
-                          ) from None
-    _check_depth(name, doc)
-    if path.name == PYPROJECT:
-        tool = doc.get("tool", {}).get("mldock")
-        if not isinstance(tool, dict):
-            raise ConfigError(name, "tool.mldock", "missing table [tool.mldock]")
-        return tool
-    return doc
-
-
-def _read_text(path: Path, name: str) -> str:
-    """The file's text; a folder, a link loop, a huge or non-UTF-8 file is one precise error."""
-    try:
-        if path.is_dir():
-            raise ConfigError(name, None, "is a folder, not a config file",
-                              hint=f"remove or rename it, or point --config at a {CONFIG_FILE}")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except FileNotFoundError:
-        problem = "broken symbolic link" if os.path.islink(path) else "file not found"
-        raise ConfigError(name, None, problem,
-                          hint="run 'mldock init' or point MLDOCK_CONFIG at a config") from None
-    except OSError as exc:
-        problem = ("symbolic link loop" if exc.errno == errno.ELOOP
-                   else f"cannot read the file: {exc.strerror or exc}")
-        raise ConfigError(name, None, problem) from None
-    if len(data) > MAX_BYTES:
-        raise ConfigError(name, None, f"larger than {MAX_BYTES // 1024} KiB: not a config file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(name, None, f"cannot read the file: not UTF-8 ({exc.reason} at byte"
-                          f" {exc.start})",
-                          hint="TOML files are UTF-8") from None
-
-
-def _check_depth(name: str, doc: Any) -> None:
-    """Refuse deep nesting iteratively, before any recursive walk (copy, validation) meets it."""
-    stack: list[tuple[Any, int, tuple[str, ...]]] = [(doc, 0, ())]
-    while stack:
-        node, depth, path = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ConfigError(name, ".".join(path[:3]) + ".…",
-                              f"nested deeper than {MAX_DEPTH} levels")
-        items = node.items() if isinstance(node, dict) else (
-            enumerate(node) if isinstance(node, list) else ())
-        stack.extend((value, depth + 1, (*path, str(key))) for key, value in items)
-
-
 def load_config(start: Path | None = None, *, env: str | None = None, path: Path | None = None,
                 registry: Registry | None = None) -> ResolvedConfig:
     """Find and validate the project config. ``registry`` validates backend sections."""
     path = path or find_config_file(start)
     if path is None:
         where = (start or Path.cwd()).resolve()
+        broken = broken_pyproject(where)
         raise MldockError(f"no {CONFIG_FILE} (or [tool.mldock] in {PYPROJECT}) in {where} or its"
-                          " parents", hint="run 'mldock init NAME' to create a project", exit_code=2)
+                          " parents" + (f"; {broken}" if broken else ""),
+                          hint="run 'mldock init NAME' to create a project", exit_code=2)
     project_dir = _project_dir(path)
-    name = _display(path)
+    name = display_name(path)
     prefix = "tool.mldock." if path.name == PYPROJECT else ""
     raw = read_config_file(path)
     _check_secrets(name, raw, prefix)
@@ -272,13 +186,6 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
 # --- validation helpers -----------------------------------------------------------------------
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError, RuntimeError):  # elsewhere, or a link loop
-        return str(path)
-
-
 def _key_path(prefix: str, loc: tuple[Any, ...], overlay: tuple[str, Any] | None) -> str:
     parts = [str(p) for p in loc]
     if overlay is not None:
@@ -303,8 +210,9 @@ def _check_secrets(file: str, node: Any, prefix: str) -> None:
         path, problem = found
         hint = ENV_HINT
         if "URI" in problem:
-            hint += (" (the whole URI, for [storage] and [tracking] uri, or the backend's own"
-                     ' "env:NAME" password option)')
+            hint = ('put the whole URI in an environment variable and write uri = "env:NAME"'
+                    " ([storage] and [tracking]), or drop 'user:password@' and use the backend's"
+                    ' "env:NAME" credential options')
         raise ConfigError(file, prefix + ".".join(path), problem, hint=hint)
 
 

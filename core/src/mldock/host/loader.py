@@ -5,9 +5,14 @@ Load order (documented in ``docs/architecture.md``):
 1. the hookspecs of :mod:`mldock.hookspecs`;
 2. the built-in plugins of :data:`BUILTIN_PLUGINS`, in that order (a failure here is a bug in
    mldock and is raised);
-3. the entry points of group ``mldock``, sorted by name, each imported and registered inside its own
-   ``try``: a plugin that fails to import or declares an unknown hook is recorded as ``failed``
-   with its traceback, a one-line warning goes to stderr, and every other plugin still loads.
+3. the entry points of group ``mldock``, sorted by name, *discovered* (name, distribution,
+   version) without importing them. A plugin is imported only when a command needs something it
+   provides (:mod:`mldock.host.provides` remembers what each one registered), or when every plugin
+   is asked for (``plugins list``). Each import runs inside its own ``try``: a plugin that fails to
+   import, exits (``sys.exit``) or declares an unknown hook is recorded as ``failed`` with its
+   traceback, a one-line warning goes to stderr, and every other plugin still loads. Whatever a
+   plugin prints while it is imported goes to stderr, so ``--json`` output and
+   ``run_id=$(mldock train)`` stay clean.
 
 Environment switches: ``MLDOCK_DISABLE_PLUGINS=a,b`` blocks plugins by name (built-ins included,
 except ``core-commands``); ``MLDOCK_LOAD_PLUGINS=a,b`` loads only those entry-point plugins;
@@ -19,6 +24,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib import import_module
@@ -29,6 +36,7 @@ import pluggy
 
 from mldock import __version__, hookspecs
 from mldock.errors import PluginError
+from mldock.host.provides import Provided, ProvidesCache, fingerprint
 from mldock.markers import PROJECT_NAME
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
@@ -80,6 +88,18 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+@contextmanager
+def plugin_code() -> Iterator[None]:
+    """Run third-party code with its ``print`` output sent to stderr (stdout is the command's)."""
+    with redirect_stdout(sys.stderr):
+        yield
+
+
+PLUGIN_FAILURES = (Exception, SystemExit)
+"""What a plugin's import or hook may raise without taking the CLI down. ``KeyboardInterrupt``
+is not among them: Ctrl-C during start-up belongs to the user and stops the command."""
+
+
 class PluginHost:
     """Owns the pluggy manager and the status of every plugin.
 
@@ -87,11 +107,19 @@ class PluginHost:
     """
 
     def __init__(self, *, builtins: tuple[tuple[str, str], ...] = BUILTIN_PLUGINS,
-                 use_entry_points: bool = True, quiet: bool = False):
+                 use_entry_points: bool = True, quiet: bool = False,
+                 cache: ProvidesCache | None = None):
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._quiet = quiet
+        self._pending: dict[str, EntryPoint] = {}
+        self._discovered: dict[str, EntryPoint] = {}
+        self._fingerprints: dict[str, str] = {}
+        self.generation = 0
+        """Grows each time plugins are imported, so the registry knows to collect again."""
+        self.cache = cache if cache is not None else (
+            ProvidesCache.default() if use_entry_points else ProvidesCache(None))
         disabled = set(_env_list("MLDOCK_DISABLE_PLUGINS") or ())
         only = _env_list("MLDOCK_LOAD_PLUGINS")
         for name, module in builtins:
@@ -99,7 +127,7 @@ class PluginHost:
         if use_entry_points:
             eps = sorted(entry_points(group=PROJECT_NAME), key=lambda ep: ep.name)
             for ep in eps:
-                self._load_entry_point(ep, disabled, only)
+                self._discover(ep, disabled, only)
         self._registry = None
 
     # --- loading ------------------------------------------------------------------------------
@@ -112,7 +140,8 @@ class PluginHost:
             return
         self.pm.register(import_module(module), name=name)
 
-    def _load_entry_point(self, ep: EntryPoint, disabled: set[str], only: list[str] | None) -> None:
+    def _discover(self, ep: EntryPoint, disabled: set[str], only: list[str] | None) -> None:
+        """Record an entry point without importing it (:meth:`load` imports it when needed)."""
         dist = getattr(ep, "dist", None)
         info = PluginInfo(
             name=ep.name,
@@ -132,10 +161,16 @@ class PluginHost:
         if ep.name in disabled or (only is not None and ep.name not in only):
             info.status = PluginStatus.DISABLED
             return
+        self._pending[ep.name] = ep
+        self._discovered[ep.name] = ep
+
+    def _import(self, ep: EntryPoint) -> None:
+        info = self.plugins[ep.name]
         try:
-            plugin = ep.load()
+            with plugin_code():
+                plugin = ep.load()
             self.pm.register(plugin, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must never break the CLI
+        except PLUGIN_FAILURES as exc:  # a broken plugin must never break the CLI
             self._fail(info, exc)
             return
         try:
@@ -144,8 +179,43 @@ class PluginHost:
             self.pm.unregister(name=ep.name)
             self._fail(info, exc)
 
+    # --- lazy loading -------------------------------------------------------------------------
+    def pending(self) -> list[str]:
+        """Entry-point plugins discovered but not imported yet, sorted."""
+        return sorted(self._pending)
+
+    def load(self, names: Iterable[str]) -> bool:
+        """Import the named pending plugins (sorted); True when any was imported."""
+        todo = sorted(set(names) & set(self._pending))
+        for name in todo:
+            self._import(self._pending.pop(name))
+        if todo:
+            self.generation += 1
+        return bool(todo)
+
+    def load_all(self) -> bool:
+        """Import every pending plugin (``plugins list``, and lookups the cache cannot answer)."""
+        return self.load(list(self._pending))
+
+    def plugin_fingerprint(self, name: str) -> str | None:
+        """The cache fingerprint of entry-point plugin ``name`` (None for built-ins)."""
+        ep = self._discovered.get(name)
+        if ep is None:
+            return None
+        if name not in self._fingerprints:
+            self._fingerprints[name] = fingerprint(ep)
+        return self._fingerprints[name]
+
+    def cached_provides(self, name: str) -> Provided | None:
+        """What a pending plugin registered the last time it was imported, if still valid."""
+        print_ = self.plugin_fingerprint(name)
+        return None if print_ is None else self.cache.lookup(name, print_)
+
     def _fail(self, info: PluginInfo, exc: BaseException) -> None:
         if _strict():
+            if isinstance(exc, SystemExit):
+                raise PluginError(f"plugin {info.name!r} ({info.distribution}) called"
+                                  f" sys.exit({exc.code!r})") from exc
             raise exc
         info.status = PluginStatus.FAILED
         info.error = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -59,6 +59,7 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     config = session.config
     hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
     channels = resolve_channels(session)
+    _ = session.storage  # the model's store: a backend problem (a name clash…) stops us before training
     image = image_id = pushed = None
     remote = session.remote and not no_container
     if not no_container:
