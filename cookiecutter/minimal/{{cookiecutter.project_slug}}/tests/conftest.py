@@ -33,6 +33,7 @@ class FakeContext:
         self.stop_callbacks: list[Callable[[], None]] = []
         self.platform = "local"
         self.run_id = "test-run"
+        self.is_primary = True  # the one host (rank 0) whose model is published
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.hyperparameters.get(name, default)

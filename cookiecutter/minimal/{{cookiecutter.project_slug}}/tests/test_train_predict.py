@@ -77,3 +77,12 @@ def test_missing_columns_are_reported(make_context):
     ctx = make_context(feature="height", target="y")
     with pytest.raises(ValueError, match="height"):
         train(ctx)
+
+
+def test_a_non_primary_host_trains_but_saves_no_model(make_context):
+    """With several hosts only the primary one publishes the model (``ctx.is_primary``)."""
+    ctx = make_context()
+    ctx.is_primary = False
+    train(ctx)
+    assert not (ctx.model_dir / MODEL_FILE).exists()
+    assert ctx.metrics  # it trained all the same

@@ -122,3 +122,12 @@ def test_a_checkpoint_from_other_settings_is_ignored(make_context, capsys):
 def test_unknown_model_is_a_clear_error(make_context):
     with pytest.raises(ValueError, match="unknown model 'svm'"):
         train(make_context(model="svm"))
+
+
+def test_a_non_primary_host_trains_but_saves_no_model(make_context):
+    """With several hosts only the primary one publishes the model (``ctx.is_primary``)."""
+    ctx = make_context()
+    ctx.is_primary = False
+    train(ctx)
+    assert not (ctx.model_dir / MODEL_FILE).exists()
+    assert ctx.metrics  # it trained all the same

@@ -4,7 +4,9 @@ This skeleton fits a straight line ``target = slope * feature + intercept`` with
 library, so the whole lifecycle works before you add a framework. Replace the body with your own
 training; keep the shape: read ``ctx.input_dir(...)``, log with ``ctx.log_metric``, write the model
 into ``ctx.model_dir``. For long jobs, ``ctx.on_stop(save)`` registers a checkpoint callback that
-runs when the platform stops the job (SIGTERM).
+runs when the platform stops the job (SIGTERM). In a job on several hosts (``instance_count = 2``)
+every host runs ``train``, but only the primary one (``ctx.is_primary``) publishes the model:
+save it under ``if ctx.is_primary:``.
 """
 
 from __future__ import annotations
@@ -47,5 +49,6 @@ def train(ctx) -> None:
     ctx.log_metric("rmse", rmse)
     ctx.log_metric("rows", float(len(xs)))
     model = {"feature": feature, "target": target, "slope": slope, "intercept": intercept}
-    (Path(ctx.model_dir) / MODEL_FILE).write_text(json.dumps(model, indent=2) + "\n")
+    if ctx.is_primary:  # several hosts: only the primary's model is published
+        (Path(ctx.model_dir) / MODEL_FILE).write_text(json.dumps(model, indent=2) + "\n")
     print(f"{target} = {slope:.4f} * {feature} + {intercept:.4f} (rmse {rmse:.4f}, {len(xs)} rows)")

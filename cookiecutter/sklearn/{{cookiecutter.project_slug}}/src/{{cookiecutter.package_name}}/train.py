@@ -3,7 +3,9 @@
 ``ctx`` gives the hyperparameters (``ctx.param``), the input channels (``ctx.input_dir``), where
 to write the model (``ctx.model_dir``) and checkpoints (``ctx.checkpoint_dir``), and
 ``ctx.log_metric``.
-The same function runs unchanged on SageMaker, Vertex AI and Azure ML.
+The same function runs unchanged on SageMaker, Vertex AI and Azure ML. In a job on several hosts
+(``instance_count = 2``) every host runs it, but only the primary one (``ctx.is_primary``)
+publishes the model, so the model is saved under ``if ctx.is_primary:``.
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ def train(ctx) -> None:
     ctx.log_metric("accuracy", float(accuracy_score(y_test, predicted)))
     ctx.log_metric("f1", float(f1_score(y_test, predicted, average="macro")))
 
-    joblib.dump({"model": model, "features": names, "target": target},
-                Path(ctx.model_dir) / MODEL_FILE)
+    if ctx.is_primary:  # several hosts: only the primary's model is published
+        joblib.dump({"model": model, "features": names, "target": target},
+                    Path(ctx.model_dir) / MODEL_FILE)
     print(f"trained a {kind} model on {len(y_train)} rows;"
           f" classes: {', '.join(map(str, model.classes_))}")
 
