@@ -2,8 +2,9 @@
 
 This package is copied into every image (``/opt/mldock/mldock/runtime``) next to a bare
 ``mldock/__init__.py``, so it may import only the standard library and its own modules: never
-typer, pydantic, pluggy, docker, a cloud SDK or another ``mldock`` sub-package. numpy and
-google-cloud-storage are used when the image happens to have them, imported where needed.
+typer, pydantic, pluggy, docker, a cloud SDK or another ``mldock`` sub-package. numpy is used
+when the image happens to have it, imported where needed; ``gs://`` goes through the standard
+library (:mod:`mldock.runtime.gcs`).
 
 Entry points: ``mldock-runtime train|serve`` (:mod:`mldock.runtime.__main__`), user code receives a
 :class:`mldock.runtime.context.TrainingContext`; predictors are served by
