@@ -98,7 +98,8 @@ def _read_text(path: Path, name: str) -> str:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        problem = "broken symbolic link" if os.path.islink(path) else "file not found"
+        problem = (f"broken symbolic link (to {os.readlink(path)})" if os.path.islink(path)
+                   else "file not found")
         raise ConfigError(name, None, problem,
                           hint="run 'mldock init' or point MLDOCK_CONFIG at a config") from None
     except OSError as exc:
@@ -129,12 +130,12 @@ def _check_depth(name: str, doc: Any) -> None:
 
 
 def display_name(path: Path) -> str:
+    """``path`` as the user knows it: relative to the current folder when below it; a link is
+    named itself, not its target (which may not exist, or loop)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (OSError, RuntimeError):  # a link loop: name the link itself
-        try:
-            return str(path.absolute().relative_to(Path.cwd().absolute()))
-        except ValueError:
-            return str(path)
+        shown = path.absolute() if path.is_symlink() else path.resolve()
+        return str(shown.relative_to(Path.cwd().resolve()))
+    except (OSError, RuntimeError):  # a link loop higher up
+        return str(path)
     except ValueError:
         return str(path)
