@@ -68,7 +68,10 @@ def deploy(
     run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
                                       help="Run whose model to serve (default: latest finished)."),
     name: Optional[str] = typer.Option(None, "--name", help="Endpoint name (default from config)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Local port (local target)."),
+    port: Optional[int] = typer.Option(
+        None, "--port", min=0, max=65535,
+        help="Local port (local target; default: the endpoint's current one, else a free one from"
+             " 8080; 0: any free port)."),
     list_: bool = typer.Option(False, "--list", help="List endpoints instead of deploying."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

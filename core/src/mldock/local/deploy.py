@@ -4,19 +4,34 @@ Training runs the image exactly as SageMaker does: ``docker run IMAGE train`` wi
 tree of :mod:`mldock.local.opt_ml` mounted; metrics are tailed from the tree while it runs. Serving
 runs ``IMAGE serve`` detached with the model mounted at ``/opt/ml/model``, published on 127.0.0.1,
 and waits for ``/ping``. Endpoints are found again through container labels.
+
+Replacing a live endpoint never loses it to a bad request. The port is checked first (1-65535,
+or 0 for "any free port"; a port held by anything but the old endpoint is refused). Then:
+
+* **another port**: the old container is renamed aside and keeps serving while the new one starts
+  under the endpoint's name; the old one is removed only once the new one answers ``/ping``;
+* **the same port** (the default on redeploy): a probe container is started first on a free
+  temporary port; only once it answers is it removed and the old container *stopped* (not removed),
+  so the new one can take the port. Should that final start still fail, the old container is
+  started again on its port.
+
+Either way a new endpoint that never becomes ready is removed, the old one is left serving, and
+the error says why in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
-from mldock.errors import MldockError, NotFoundError
+from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import (
     Deployer,
     Deployment,
@@ -35,6 +50,7 @@ from mldock.training.metrics_tail import MetricsTail
 LABEL_ENDPOINT = "mldock.endpoint"
 LABEL_RUN = "mldock.run_id"
 LABEL_PROJECT = "mldock.project"
+LABEL_PROBE = "mldock.probe"
 KILLED_CODES = {137, 143}
 DEFAULT_PORT = 8080
 
@@ -48,6 +64,29 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _valid_port(port: Any) -> int | None:
+    """``port`` as an int in 0-65535 (0: any free port), or None; checked before anything changes."""
+    if port is None:
+        return None
+    try:
+        value = int(port)
+    except (TypeError, ValueError):
+        value = -1
+    if not 0 <= value <= 65535 or isinstance(port, bool):
+        raise UsageError(f"invalid port {port!r}: use 1-65535 (or 0 for any free port)",
+                         hint="e.g. --port 8080; the endpoint was left as it was")
+    return value
+
+
+def _suffix() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _remove_quietly(container: Any) -> None:
+    with contextlib.suppress(Exception):  # gone already: nothing to clean up
+        container.remove(force=True)
 
 
 def _local_folder(location: str) -> Path:
@@ -74,6 +113,7 @@ def _wait_port_free(port: int, seconds: float) -> bool:
 
 
 def _free_port(start: int) -> int:
+    start = min(start, 65535 - 99)
     for port in range(start, start + 100):
         if _port_free(port):
             return port
@@ -141,10 +181,7 @@ class LocalDeployer(Deployer):
                     streamer.join(timeout=10)
             status = "finished" if code == 0 else ("killed" if code in KILLED_CODES else "failed")
         finally:
-            try:
-                container.remove(force=True)
-            except Exception:  # noqa: BLE001 - cleanup must not hide the real outcome
-                pass
+            _remove_quietly(container)  # cleanup must not hide the real outcome
         failure = None
         if status == "failed":
             failure = opt_ml.failure_text(tree) or f"training container exited with code {code}"
@@ -168,38 +205,101 @@ class LocalDeployer(Deployer):
         return self.client.containers.list(all=True, filters={"label": label})
 
     def deploy(self, request: DeployRequest, *, progress: ProgressSink = null_progress) -> Deployment:
+        port = _valid_port(request.options.get("port"))
         self._require_image(request.image)
         model_dir = _local_folder(request.options.get("model_dir") or request.model_uri)
         if not (model_dir / "mldock-model.json").is_file():
             raise MldockError(f"{model_dir} holds no trained model (no mldock-model.json)",
                               hint="train first: mldock train", exit_code=4)
         previous = self._containers(request.name)
-        port = request.options.get("port")
-        if port is None and previous:
-            port = self._published_port(previous[0])
-        for old in previous:
-            progress(f"replacing endpoint {request.name} (run {old.labels.get(LABEL_RUN)})")
-            old.remove(force=True)
+        old = previous[0] if previous else None
+        for extra in previous[1:]:  # leftovers of an interrupted replacement
+            extra.remove(force=True)
+        old_port = self._published_port(old) if old is not None else None
         if port is None:
+            port = old_port or _free_port(DEFAULT_PORT)
+        elif port == 0:
             port = _free_port(DEFAULT_PORT)
-        elif not _wait_port_free(int(port), 10.0 if previous else 0.0):
+        if port != old_port and not _port_free(port):
             raise MldockError(f"port {port} on 127.0.0.1 is already in use",
                               hint="free it or choose another with --port")
-        port = int(port)
-        container = self.client.containers.run(
-            request.image, ["serve"], detach=True, name=f"mldock-{request.name}",
-            ports={"8080/tcp": ("127.0.0.1", port)},
-            volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
-            environment={"MLDOCK_RUN_ID": request.run_id, **request.environment},
-            labels={LABEL_ENDPOINT: request.name, LABEL_RUN: request.run_id,
-                    LABEL_PROJECT: str(request.options.get("project", ""))})
-        url = f"http://127.0.0.1:{port}"
-        progress(f"waiting for {url}/ping ...")
-        self._wait_ready(container, url, float(request.options.get("startup_timeout", 120)))
+        timeout = float(request.options.get("startup_timeout", 120))
+        if old is not None and port == old_port:
+            progress(f"trying the new model on a temporary port before replacing {request.name}")
+            probe = self._serve(request, model_dir, _free_port(port + 1),
+                                f"mldock-{request.name}-probe-{_suffix()}", endpoint=False)
+            try:
+                self._wait_ready(probe, self._url(probe), timeout, request.name, old)
+            finally:
+                _remove_quietly(probe)
+        return self._replace(request, model_dir, port, old, timeout, progress)
+
+    def _replace(self, request: DeployRequest, model_dir: Path, port: int, old: Any,
+                 timeout: float, progress: ProgressSink) -> Deployment:
+        """Start the endpoint's container on ``port``; remove ``old`` only once it answers."""
+        name = f"mldock-{request.name}"
+        if old is not None:
+            progress(f"replacing endpoint {request.name} (run {old.labels.get(LABEL_RUN)})")
+            old.rename(f"{name}-old-{_suffix()}")
+            if self._published_port(old) == port:
+                old.stop(timeout=10)
+                if not _wait_port_free(port, 10.0):
+                    self._restore(old, name)
+                    raise MldockError(f"port {port} was not freed by the old endpoint",
+                                      hint="try again, or choose another with --port")
+        try:
+            container = self._serve(request, model_dir, port, name, endpoint=True)
+            url = self._url(container)
+            progress(f"waiting for {url}/ping ...")
+            self._wait_ready(container, url, timeout, request.name, old)
+        except BaseException:
+            if old is not None:
+                self._restore(old, name)
+            raise
+        if old is not None:
+            _remove_quietly(old)
         return Deployment(name=request.name, url=url, status="ready", run_id=request.run_id,
                           image=request.image, details={"container": container.name})
 
-    def _wait_ready(self, container: Any, url: str, timeout: float) -> None:
+    @staticmethod
+    def _restore(old: Any, name: str) -> None:
+        """Put the old endpoint back as it was: its name, and serving if it was stopped."""
+        old.rename(name)
+        old.reload()
+        if old.status != "running":
+            old.start()
+
+    def _serve(self, request: DeployRequest, model_dir: Path, port: int, name: str, *,
+               endpoint: bool) -> Any:
+        """``IMAGE serve`` detached on 127.0.0.1:``port``; a probe carries no endpoint label,
+        so it is never listed or used as the endpoint."""
+        from docker.errors import APIError
+
+        labels = {LABEL_RUN: request.run_id, LABEL_PROJECT: str(request.options.get("project", ""))}
+        labels[LABEL_ENDPOINT if endpoint else LABEL_PROBE] = request.name
+        try:
+            return self.client.containers.run(
+                request.image, ["serve"], detach=True, name=name,
+                ports={"8080/tcp": ("127.0.0.1", port)},
+                volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
+                environment={"MLDOCK_RUN_ID": request.run_id, **request.environment},
+                labels=labels)
+        except APIError as exc:
+            with contextlib.suppress(Exception):
+                self.client.containers.get(name).remove(force=True)
+            reason = (exc.explanation or str(exc)).strip().splitlines()[-1][:200]
+            raise MldockError(f"cannot start the serving container on port {port}: {reason}",
+                              hint="choose another port with --port") from None
+
+    def _url(self, container: Any) -> str:
+        container.reload()
+        return f"http://127.0.0.1:{self._published_port(container)}"
+
+    def _wait_ready(self, container: Any, url: str, timeout: float, endpoint: str = "",
+                    old: Any = None) -> None:
+        """Wait for ``/ping``; on failure remove ``container`` and say whether ``old`` still serves."""
+        keeps = (f" (endpoint {endpoint} still serves run {old.labels.get(LABEL_RUN)})"
+                 if old is not None else "")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -213,11 +313,14 @@ class LocalDeployer(Deployer):
                 logs = container.logs(tail=20).decode("utf-8", "replace").strip()
                 last = logs.splitlines()[-1] if logs else "no output"
                 container.remove(force=True)
-                raise MldockError(f"the serving container exited before it was ready: {last}",
+                raise MldockError(f"the new serving container exited before it was ready:"
+                                  f" {last}{keeps}",
                                   hint="see the model's load() and the container log above")
             time.sleep(0.25)
-        raise MldockError(f"the endpoint at {url} was not ready after {timeout:.0f} s",
-                          hint=f"check 'docker logs {container.name}'")
+        logs = container.logs(tail=5).decode("utf-8", "replace").strip()
+        container.remove(force=True)
+        raise MldockError(f"the new endpoint at {url} was not ready after {timeout:.0f} s{keeps}",
+                          hint=f"its last log line: {logs.splitlines()[-1] if logs else 'none'}")
 
     @staticmethod
     def _published_port(container: Any) -> int | None:
