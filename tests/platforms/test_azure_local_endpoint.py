@@ -26,7 +26,7 @@ import uuid
 
 import pytest
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 MODEL_NAME, MODEL_VERSION = "mldock-model", "1"  # as in azure/deployment.yml
 
@@ -65,6 +65,8 @@ def test_local_online_endpoint_scores_like_mldock(engine, platform_project, sdk_
     assert result["provisioning_state"] == "Succeeded", result
     env = result["container"]["env"]
     assert env["AZUREML_MODEL_DIR"] == f"/var/azureml-app/azureml-models//{MODEL_NAME}/{MODEL_VERSION}"
+    assert result["probes"] == {"/v2/health/live": 200, "/v2/health/ready": 200}, result
+    assert result["scoring_uri"].endswith("/score")
     assert result["predictions"] == platform_project.expected, result["answer"]
     # begin_delete(local=True) removed the container; the volume it leaked is gone too.
     assert result["containers_after_delete"] == []

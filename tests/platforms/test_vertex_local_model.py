@@ -16,7 +16,7 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 # What the runtime is started with: the SDK's real variables, checked so a change in the SDK (or a
 # route the deployer stops registering) shows up here rather than as a puzzling health timeout.

@@ -19,6 +19,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import docker
@@ -63,6 +66,8 @@ def deploy_and_score(image: str, model_dir: str, request_file: str, name: str) -
         ml_client.online_deployments.begin_create_or_update(deployment, local=True)
         state = ml_client.online_endpoints.get(name=name, local=True)
         result["provisioning_state"] = state.provisioning_state
+        result["scoring_uri"] = state.scoring_uri
+        result["probes"] = _probe(state.scoring_uri, deployment.environment.inference_config)
         result["container"] = _container_facts(name)
         log("invoking /score")
         answer = ml_client.online_endpoints.invoke(endpoint_name=name, request_file=request_file,
@@ -80,6 +85,24 @@ def deploy_and_score(image: str, model_dir: str, request_file: str, name: str) -
         result["containers_after_delete"] = [c["id"] for c in _containers(name)]
         result.update(_remove_volumes(volumes))
     return result
+
+
+def _probe(scoring_uri: str, inference_config: object) -> dict[str, int]:
+    """GET the liveness and readiness routes the deployment declares, on the endpoint's port.
+
+    The local SDK never probes (it sleeps 15 s instead); Azure does, so check them here.
+    """
+    base = urllib.parse.urlsplit(scoring_uri)
+    answers = {}
+    for kind in ("liveness_route", "readiness_route"):
+        path = getattr(inference_config, kind).path
+        url = urllib.parse.urlunsplit((base.scheme, base.netloc, path, "", ""))
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                answers[path] = response.status
+        except urllib.error.HTTPError as exc:
+            answers[path] = exc.code
+    return answers
 
 
 def _predictions(answer: str) -> object:
