@@ -334,3 +334,16 @@ def test_training_reads_and_writes_gs_like_vertex(emulator, rt, tmp_path):
     assert json.loads(get(emulator, bucket, "job/model/weights.json")) == {"w": 5}
     manifest = json.loads(get(emulator, bucket, "job/model/mldock-model.json"))
     assert manifest["job_id"] == "42" and "weights.json" in manifest["files"]
+
+
+def test_crc32c_is_skipped_above_the_cap(emulator, env, tmp_path, monkeypatch):
+    bucket = make_bucket(emulator)
+    put(emulator, bucket, "m/c.bin", b"z" * 100)
+    client = gcs.Client(env)
+    meta = {k: v for k, v in _listing(client, bucket, "m/")[0].items() if k != "md5Hash"}
+    bad = {**meta, "crc32c": "AAAAAA=="}
+    with pytest.raises(gcs.GcsError, match="crc32c mismatch"):
+        client.download_object(bad, tmp_path / "c.bin")
+    monkeypatch.setattr(gcs, "CRC32C_MAX_BYTES", 99)  # the object is now "large"
+    client.download_object(bad, tmp_path / "c.bin")  # size checked only
+    assert (tmp_path / "c.bin").read_bytes() == b"z" * 100
