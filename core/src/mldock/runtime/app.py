@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -82,6 +83,7 @@ class App:
         if config.predict_route:
             self.routes[_normalize(config.predict_route)] = {post: self.vertex_predict}
         self._blocking = {self.invocations, self.vertex_predict, self.v2_infer}
+        self._metrics_lock = threading.Lock()
 
     # --- dispatch ----------------------------------------------------------------------------
 
@@ -125,7 +127,8 @@ class App:
             response = (exc.status, error_body(exc.message), JSON_TYPE, exc.headers)
         except pl.PayloadError as exc:
             response = (exc.status, error_body(exc.message), JSON_TYPE, None)
-        self.metrics.observe(route, method, response[0], time.perf_counter() - started)
+        with self._metrics_lock:  # predictions observe from pool threads
+            self.metrics.observe(route, method, response[0], time.perf_counter() - started)
         return response
 
     # --- model state ---------------------------------------------------------------------------
@@ -206,8 +209,9 @@ class App:
                            "MaxPayloadInMB": int(mb) if float(mb).is_integer() else mb})
 
     def render_metrics(self, request: Request, name: str) -> Response:
-        body = self.metrics.render(model_loaded=self.state.ready,
-                                   load_seconds=self.state.load_seconds)
+        with self._metrics_lock:
+            body = self.metrics.render(model_loaded=self.state.ready,
+                                       load_seconds=self.state.load_seconds)
         return 200, body, METRICS_TYPE, None
 
     # --- Open Inference Protocol v2 ------------------------------------------------------------
