@@ -91,6 +91,16 @@ def project(engine, moto, bucket, registry, untag, tmp_path_factory):
         untag(PROJECT)
 
 
+def test_one_build_then_aws_train(project, registry, bucket, aws):
+    """The README flow: ``mldock build`` (the fixture's, without --env), then ``mldock --env aws
+    train`` with no second build: an overlay of [storage]/[deploy] keeps the image tag."""
+    built = json.loads(mldock("build", "--json", cwd=project).stdout)
+    assert built["skipped"] is True
+    run_id, _, _ = train_and_check(project, registry, bucket, aws, "aws")
+    run = json.loads(mldock("runs", "show", run_id, "--json", cwd=project).stdout)
+    assert run["lineage"]["image"] == built["tag"]
+
+
 def test_push_uses_the_deployers_registry(project, registry):
     """``mldock --env aws push`` without --repository: ECR repository and token from the
     deployer, the push into the registry standing in for ECR."""
@@ -112,8 +122,8 @@ def test_train_with_local_data_then_serve(project, registry, moto, bucket, aws):
 
 
 def test_train_with_data_already_in_s3_then_serve(project, registry, moto, bucket, aws):
-    """A storage URI in [data] goes to SageMaker as it is (nothing staged). The image differs
-    from the base one (data/ is no longer a channel kept out of the build context)."""
+    """A storage URI in [data] goes to SageMaker as it is (nothing staged). The build finds the
+    one image already there: [data] never reaches the image."""
     mldock("--env", "awsdata", "build", cwd=project)
     run_id, job, channel = train_and_check(project, registry, bucket, aws, "awsdata")
     assert channel["DataSource"]["S3DataSource"]["S3Uri"] == (
