@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mldock.runtime.__main__ import default_command, run
+from mldock.runtime.__main__ import _serve_refused, default_command, run
 from mldock.runtime.modeldir import materialize, model_source
 from mldock.runtime.platform import detect_serving_platform, detect_training_platform
 
@@ -165,3 +165,11 @@ def test_explicit_serve_in_a_sagemaker_training_job_is_refused(opt_ml, capsys):
     err = capsys.readouterr().err
     assert "resourceconfig.json" in err and "must train" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_explicit_serve_with_a_model_present_is_not_refused(opt_ml):
+    (opt_ml / "input" / "config").mkdir(parents=True)
+    (opt_ml / "input" / "config" / "resourceconfig.json").write_text("{}")
+    (opt_ml / "model").mkdir()
+    (opt_ml / "model" / "weights.json").write_text("{}")
+    assert _serve_refused(_env(opt_ml)) is None

@@ -7,8 +7,8 @@ and, without a command word, the environment decides
 else (including a bare ``docker run IMAGE``) serves.
 
 ``serve`` given explicitly inside a SageMaker *training* environment (``resourceconfig.json``
-present) is refused with exit code 2: it would answer 500 forever for a model that does not
-exist, while SageMaker waits for a training job to finish.
+present) with an empty ``/opt/ml/model`` is refused with exit code 2: it would serve a model
+that does not exist, while SageMaker waits for a training job to finish.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from mldock.runtime.platform import is_training_environment, sagemaker_training_evidence
+from mldock.runtime.platform import is_training_environment, opt_ml, sagemaker_training_evidence
 
 USAGE = """\
 usage: mldock-runtime [train|serve] [--key=value ...]
@@ -46,6 +46,9 @@ def _serve_refused(env: Mapping[str, str]) -> str | None:
     evidence = sagemaker_training_evidence(env)
     if evidence is None or not is_training_environment(env):
         return None
+    model_dir = opt_ml(env) / "model"
+    if model_dir.is_dir() and any(model_dir.iterdir()):
+        return None  # a model to serve is there: not worth refusing on a stray config file
     return (f"'serve' was requested inside a SageMaker training job ({evidence} is present):"
             " a training job must train. Start the container with 'train' or with no command"
             " (an image built by mldock has no CMD, so the environment decides)")
