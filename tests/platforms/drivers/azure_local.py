@@ -87,22 +87,31 @@ def deploy_and_score(image: str, model_dir: str, request_file: str, name: str) -
     return result
 
 
-def _probe(scoring_uri: str, inference_config: object) -> dict[str, int]:
+def _probe(scoring_uri: str, inference_config: object, wait: float = 120) -> dict[str, int]:
     """GET the liveness and readiness routes the deployment declares, on the endpoint's port.
 
-    The local SDK never probes (it sleeps 15 s instead); Azure does, so check them here.
+    The local SDK never probes (it sleeps a fixed 15 s instead); Azure probes, and routes traffic
+    only once readiness answers 200, so wait for that as Azure would (a loaded machine may need
+    longer than 15 s to import the model's libraries), then report both answers.
     """
     base = urllib.parse.urlsplit(scoring_uri)
-    answers = {}
-    for kind in ("liveness_route", "readiness_route"):
-        path = getattr(inference_config, kind).path
-        url = urllib.parse.urlunsplit((base.scheme, base.netloc, path, "", ""))
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                answers[path] = response.status
-        except urllib.error.HTTPError as exc:
-            answers[path] = exc.code
-    return answers
+    urls = {kind: urllib.parse.urlunsplit((base.scheme, base.netloc,
+                                           getattr(inference_config, kind).path, "", ""))
+            for kind in ("liveness_route", "readiness_route")}
+    deadline = time.monotonic() + wait
+    while _status(urls["readiness_route"]) != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return {urllib.parse.urlsplit(url).path: _status(url) for url in urls.values()}
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
 
 
 def _predictions(answer: str) -> object:
