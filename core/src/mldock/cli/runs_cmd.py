@@ -21,6 +21,15 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _reconcile(session, run_id: str | None = None):
+    """Record the truth for runs whose 'mldock train' died (kill -9) before showing them; with
+    ``run_id``, that run as it now is."""
+    from mldock.training.reconcile import reconcile
+
+    reconcile(session, run_id)
+    return session.tracker.get_run(run_id) if run_id else None
+
+
 def _duration(run) -> str:
     if run.ended_at is None:
         return ""
@@ -37,6 +46,7 @@ def list_runs(
     from mldock.session import Session
 
     session = Session.open()
+    _reconcile(session)
     runs = session.tracker.list_runs(None if all_projects else session.project, limit=limit)
     if json_:
         print_json([r.to_dict() for r in runs])
@@ -55,7 +65,7 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
     from mldock.session import Session
 
     session = Session.open()
-    run = session.tracker.get_run(run_id)
+    run = _reconcile(session, run_id) or session.tracker.get_run(run_id)
     if json_:
         data = run.to_dict()
         data["metric_history"] = {
@@ -129,27 +139,53 @@ def compare(run_ids: list[str] = typer.Argument(..., help="Two or more run ids."
 @logs_app.command()
 def logs(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends.")) -> None:
-    """Print the run's training log."""
+    """Print the run's training log; with -f, until the run ends (its container exits, or
+    its owner is found gone)."""
     from mldock.errors import NotFoundError
     from mldock.session import Session
     from mldock.training.runner import LOG_NAME
 
     session = Session.open()
-    run = session.tracker.get_run(run_id)
+    run = _reconcile(session, run_id)
     path = session.run_dir(run.id) / LOG_NAME
     if not path.is_file():
         raise NotFoundError(f"no log for run {run.id} on this machine",
                             hint="logs of cloud runs are on their platform")
     with path.open("r", encoding="utf-8", errors="replace") as handle:
-        while True:
-            chunk = handle.read()
-            if chunk:
-                typer.echo(chunk, nl=False)
-            if not follow:
-                return
-            if session.tracker.get_run(run.id).status.is_terminal:
-                rest = handle.read()
-                if rest:
-                    typer.echo(rest, nl=False)
-                return
-            time.sleep(0.5)
+        _print_new(handle)
+        if follow:
+            _follow(session, run.id, handle)
+
+
+def _print_new(handle) -> None:
+    chunk = handle.read()
+    if chunk:
+        typer.echo(chunk, nl=False)
+
+
+def _follow(session, run_id: str, handle) -> None:
+    """Print what the log gains until the run is terminal; every 2 s, a run whose owner died is
+    reconciled (so a killed 'mldock train' does not make this wait forever)."""
+    from mldock.cli.output import info
+    from mldock.training.reconcile import orphaned_container, reconcile
+
+    noted = ended_here = False
+    checked = time.monotonic() - 2.0  # the first look is at once
+    while True:
+        run = session.tracker.get_run(run_id)
+        if not run.status.is_terminal and time.monotonic() - checked >= 2.0:
+            checked = time.monotonic()
+            ended_here = bool(reconcile(session, run_id))
+            run = session.tracker.get_run(run_id)
+            container = orphaned_container(run)
+            if container and not noted:
+                info(f"note: the mldock process of run {run_id} is gone; its container"
+                     f" {container} still trains; waiting for it to end")
+                noted = True
+        if run.status.is_terminal:
+            _print_new(handle)
+            if ended_here and run.error:
+                info(f"run {run_id} {run.status.value}: {run.error}")
+            return
+        _print_new(handle)
+        time.sleep(0.5)

@@ -66,6 +66,11 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def train_container_name(run_id: str) -> str:
+    """The training container of a run: known before it starts, so the run can record it."""
+    return f"mldock-train-{run_id}"
+
+
 def _valid_port(port: Any) -> int | None:
     """``port`` as an int in 0-65535 (0: any free port), or None; checked before anything changes."""
     if port is None:
@@ -154,7 +159,7 @@ class LocalDeployer(Deployer):
         for name, folder in job.inputs.items():
             volumes[str(Path(folder).resolve())] = {"bind": f"/opt/ml/input/data/{name}",
                                                     "mode": "ro"}
-        name = f"mldock-train-{job.run_id}"
+        name = train_container_name(job.run_id)
         environment = {"TRAINING_JOB_NAME": name, "MLDOCK_RUN_ID": job.run_id,
                        "PYTHONUNBUFFERED": "1", **job.environment}
         container = self.client.containers.run(

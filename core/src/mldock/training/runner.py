@@ -7,6 +7,8 @@
 5. store the trained model directory as an artifact of the run;
 6. finish the run (finished, failed or killed) and broadcast ``mldock_run_finished``.
 Whatever happens in 4–5, the run is finished with a terminal status: nothing is left ``running``.
+Should this process itself be killed (``kill -9``), the owner tags recorded in 3 let the next
+command that shows runs find the truth (:mod:`mldock.training.reconcile`).
 """
 
 from __future__ import annotations
@@ -72,7 +74,16 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     platform = "local" if no_container or not remote else session.deployer_name
     commit, dirty = git_state(session.project_dir)
     tracker = session.tracker
-    run_id = tracker.create_run(session.project, tags={"mldock.platform": platform})
+    from mldock.training.reconcile import owner_tags
+
+    run_id = tracker.create_run(session.project,
+                                tags={"mldock.platform": platform, **owner_tags()})
+    if not no_container and not remote and session.deployer_name == "local":
+        from mldock.local.deploy import train_container_name
+        from mldock.training.reconcile import TAG_CONTAINER
+
+        # recorded before it starts: a killed 'mldock train' leaves the next command a way to it
+        tracker.set_tags(run_id, {TAG_CONTAINER: train_container_name(run_id)})
     started = time.monotonic()
     log_path = session.run_dir(run_id) / LOG_NAME
     log_path.parent.mkdir(parents=True, exist_ok=True)
