@@ -1,0 +1,82 @@
+"""SageMaker Python SDK v2 local mode, driven the way its users drive it (runs in the SDK's venv).
+
+``python sagemaker_v2.py SPEC.json`` where the spec names ``image``, ``data_dir``, ``work_dir``,
+``instance_count``, ``hyperparameters``, ``payload`` and ``serving_port``. The driver trains with
+``Estimator(instance_type="local")``, deploys the trained model with ``instance_type="local"``,
+predicts once with the JSON serializer/deserializer, deletes the endpoint and prints one JSON
+line: the job's status, where the model went, the training log (every host's output, as the
+SDK streams it) and the predictions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+from sagemaker.deserializers import JSONDeserializer
+from sagemaker.estimator import Estimator
+from sagemaker.local import LocalSession
+from sagemaker.serializers import JSONSerializer
+
+ROLE = "arn:aws:iam::111111111111:role/mldock-local"  # never assumed: local mode only logs it
+
+
+class Tee(io.TextIOBase):
+    """The SDK streams the containers' output to ``sys.stdout``: keep it, and show it on stderr
+    (stdout must end with this driver's one JSON line)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        sys.stderr.write(text)
+        return len(text)
+
+
+def session(work: Path, port: int) -> LocalSession:
+    local = LocalSession()
+    local.config = {"local": {"local_code": True, "serving_port": port,
+                              "container_root": str(work / "containers")}}
+    return local
+
+
+def main(spec_file: str) -> None:
+    spec = json.loads(Path(spec_file).read_text())
+    work = Path(spec["work_dir"])
+    (work / "containers").mkdir(parents=True, exist_ok=True)
+    local = session(work, int(spec["serving_port"]))
+    estimator = Estimator(
+        image_uri=spec["image"], role=ROLE, instance_type="local",
+        instance_count=int(spec["instance_count"]), hyperparameters=spec["hyperparameters"],
+        output_path=f"file://{work / 'output'}", sagemaker_session=local,
+        base_job_name="mldock-sdk-v2")
+    log = Tee()
+    with contextlib.redirect_stdout(log):
+        estimator.fit({"train": f"file://{spec['data_dir']}"}, wait=True, logs=True)
+    job = estimator.latest_training_job.describe()
+    model_data = estimator.model_data
+    print(f"trained {job['TrainingJobStatus']}: {model_data}", file=sys.stderr)
+
+    predictor = estimator.deploy(initial_instance_count=1, instance_type="local",
+                                 serializer=JSONSerializer(), deserializer=JSONDeserializer(),
+                                 wait=False)
+    try:
+        answer = predictor.predict(spec["payload"])
+    finally:
+        predictor.delete_endpoint()
+    print(json.dumps({
+        "status": job["TrainingJobStatus"],
+        "model_data": model_data,
+        "log": "".join(log.parts),
+        "answer": answer,
+    }))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    main(sys.argv[1])
