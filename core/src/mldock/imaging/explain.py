@@ -93,7 +93,7 @@ def changes(old: InputManifest, new: InputManifest,
     folders: list[str] = []
     for key, status in diff.items():
         kind, _, path = key.partition(":")
-        if kind not in ("file", "dir", "link") or path.startswith((RUNTIME_DIR + "/",)):
+        if kind not in ("file", "dir", "link") or path.startswith(RUNTIME_DIR + "/"):
             continue
         if path == CA_BUNDLE_PATH:
             lines.append(f"{status}: extra CA bundle")
@@ -130,7 +130,7 @@ def _setting_line(key: str, status: str, old: str | None, new: str | None) -> st
         return f"{status}: build arg {name}"
     label = {"mldock": "mldock version", "platform": "platform"}.get(key) \
         or CONFIG_LABELS.get(name, name)
-    if status == "changed" and kind != "arg":
+    if status == "changed":
         return f"changed: {label} ({mask(old or '')!r} → {mask(new or '')!r})"
     return f"{status}: {label}"
 
