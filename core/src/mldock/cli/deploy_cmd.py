@@ -116,33 +116,77 @@ def undeploy(name: Optional[str] = typer.Argument(None, help="Endpoint (default 
     info(f"endpoint {target} removed")
 
 
-def _read_payload(data: str, content_type: str | None) -> tuple[bytes, str]:
+DEFAULT_MAX_PAYLOAD_MB = 6.0  # the serving runtime's own default (SageMaker's limit)
+SNIFF_BYTES = 64 * 1024  # enough of the file to tell JSON from CSV
+JSON_CHECK_BYTES = 8 * 1024 * 1024  # JSON files up to this size are checked before sending
+
+
+def _too_big(data: str, size: int, limit: int) -> UsageError:
+    return UsageError(f"--data {data}: {size / 2**20:.1f} MB is over the endpoint's request limit"
+                      f" of {limit / 2**20:g} MB (MaxPayloadInMB)",
+                      hint="split the payload into smaller requests, or raise the limit with"
+                           " MLDOCK_MAX_PAYLOAD_MB in the serving container")
+
+
+def _detect(head: bytes, suffix: str) -> str:
+    stripped = head.lstrip()
+    if suffix == ".csv" or (suffix != ".json" and stripped[:1] not in (b"{", b"[")):
+        return "text/csv"
+    return "application/json"
+
+
+def _check_json(data: str, body: bytes) -> None:
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise UsageError(f"--data {data}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"--data {data}: JSON nested too deeply to send",
+                         hint="flatten the payload; a few levels are enough") from None
+
+
+def _read_payload(data: str, content_type: str | None, limit: int) -> tuple[bytes | Path, str]:
+    """The request body and its type, refused with one line if over ``limit`` bytes. A file is
+    measured, not read: its bytes are returned only if small, else its path (to stream from)."""
     if data == "-":
-        body = sys.stdin.buffer.read()
-        suffix = ""
+        body = sys.stdin.buffer.read(limit + 1)
+        if len(body) > limit:
+            raise _too_big(data, len(body), limit)
+        suffix, size, head = "", len(body), body[:SNIFF_BYTES]
     else:
         path = Path(data)
         if not path.is_file():
             raise UsageError(f"--data {data}: no such file", hint="give a JSON or CSV file, or -")
-        body = path.read_bytes()
-        suffix = path.suffix.lower()
-    if content_type is None:
-        stripped = body.lstrip()
-        if suffix == ".csv" or (suffix != ".json" and stripped[:1] not in (b"{", b"[")):
-            content_type = "text/csv"
-        else:
-            content_type = "application/json"
-    if content_type == "application/json":
-        try:
-            json.loads(body)
-        except ValueError as exc:
-            raise UsageError(f"--data {data}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise UsageError(f"--data {data}: JSON nested too deeply to send",
-                             hint="flatten the payload; a few levels are enough") from None
-    if not body.strip():
+        size, suffix = path.stat().st_size, path.suffix.lower()
+        if size > limit:
+            raise _too_big(data, size, limit)
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        body = path.read_bytes() if size <= JSON_CHECK_BYTES else path
+    content_type = content_type or _detect(head, suffix)
+    if content_type == "application/json" and isinstance(body, bytes):
+        _check_json(data, body)  # a larger file is checked by the endpoint
+    if size <= SNIFF_BYTES and not head.strip():
         raise UsageError(f"--data {data}: empty payload")
     return body, content_type
+
+
+def _payload_limit(deployer, name: str) -> int:
+    """Bytes the endpoint accepts: what it advertises, else the runtime's default."""
+    advertised = getattr(deployer, "max_payload_bytes", None)
+    limit = advertised(name) if advertised is not None else None
+    return limit or int(DEFAULT_MAX_PAYLOAD_MB * 2**20)
+
+
+def _send(deployer, name: str, body: bytes | Path, content_type: str, accept: str):
+    """Send the body; a file is streamed to a deployer that can take one, else read (it is
+    within the limit, so bounded)."""
+    if isinstance(body, Path):
+        if getattr(deployer, "streams_requests", False):
+            with body.open("rb") as handle:
+                return deployer.predict(name, handle, content_type=content_type, accept=accept)
+        body = body.read_bytes()
+    return deployer.predict(name, body, content_type=content_type, accept=accept)
 
 
 @predict_app.command()
@@ -156,10 +200,12 @@ def predict(
     """Send the payload to the endpoint and print its answer."""
     from mldock.session import Session
 
-    body, detected = _read_payload(data, content_type)
+    if data != "-" and not Path(data).is_file():
+        raise UsageError(f"--data {data}: no such file", hint="give a JSON or CSV file, or -")
     session = Session.open()
-    answer = session.deployer.predict(name or session.endpoint_name, body, content_type=detected,
-                                      accept=accept)
+    target = name or session.endpoint_name
+    body, detected = _read_payload(data, content_type, _payload_limit(session.deployer, target))
+    answer = _send(session.deployer, target, body, detected, accept)
     text = answer.body.decode("utf-8", "replace")
     if answer.status >= 400:
         try:

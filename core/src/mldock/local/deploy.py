@@ -22,6 +22,8 @@ the error says why in one line.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
 import threading
 import time
@@ -29,7 +31,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import (
@@ -361,14 +363,32 @@ class LocalDeployer(Deployer):
     def list(self) -> list[Deployment]:
         return sorted((self._as_deployment(c) for c in self._containers()), key=lambda d: d.name)
 
-    def predict(self, name: str, body: bytes, *, content_type: str = "application/json",
+    streams_requests = True  # predict() takes an open binary file and streams it
+
+    def max_payload_bytes(self, name: str) -> int | None:
+        """The request size the endpoint accepts, as it advertises on ``/execution-parameters``
+        (None when it cannot be asked: the caller falls back to the runtime's default)."""
+        try:
+            url = self.get(name).url
+            with urllib.request.urlopen(f"{url}/execution-parameters", timeout=5) as answer:
+                mb = float(json.loads(answer.read(65536))["MaxPayloadInMB"])
+        except (MldockError, OSError, ValueError, KeyError, TypeError):
+            return None
+        return int(mb * 2**20) if mb > 0 else None
+
+    def predict(self, name: str, body: bytes | BinaryIO, *,
+                content_type: str = "application/json",
                 accept: str = "application/json") -> Prediction:
+        """Send one request; a binary file ``body`` is streamed from disk, never held whole."""
         deployment = self.get(name)
         if deployment.status != "ready":
             raise MldockError(f"endpoint {name!r} is {deployment.status}",
                               hint="redeploy with 'mldock deploy'")
+        headers = {"Content-Type": content_type, "Accept": accept}
+        if not isinstance(body, bytes | bytearray):
+            headers["Content-Length"] = str(os.fstat(body.fileno()).st_size - body.tell())
         request = urllib.request.Request(f"{deployment.url}/invocations", data=body, method="POST",
-                                         headers={"Content-Type": content_type, "Accept": accept})
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
                 return Prediction(answer.read(), answer.headers.get("Content-Type", ""),
