@@ -33,7 +33,7 @@ MODEL_NAME, MODEL_VERSION = "mldock-model", "1"  # as in azure/deployment.yml
 
 def _endpoint_containers(engine, endpoint: str) -> list:
     """The SDK's containers for ``endpoint`` (it labels them ``endpoint=<name>``)."""
-    return engine.containers.list(all=True, filters={
+    return engine.containers.list(all=True, sparse=True, filters={
         "label": ["azureml-local-endpoint", f"endpoint={endpoint}"]})
 
 

@@ -25,9 +25,14 @@ EXPECTED_ENV = {"AIP_HTTP_PORT": "8080", "AIP_HEALTH_ROUTE": "/health",
 
 
 def _containers_of(engine, image: str) -> set[str]:
-    """Ids of every container (running or not) started from ``image``."""
+    """Ids of every container (running or not) started from ``image``.
+
+    Sparse and filtered by the engine: a full listing inspects every container on a shared engine
+    one by one and fails when someone else's disappears in between.
+    """
     image_id = engine.images.get(image).id
-    return {c.id for c in engine.containers.list(all=True) if c.attrs.get("Image") == image_id}
+    found = engine.containers.list(all=True, sparse=True, filters={"ancestor": image_id})
+    return {c.id for c in found}
 
 
 def test_local_model_endpoint_predicts_like_mldock(engine, platform_project, sdk_python,
