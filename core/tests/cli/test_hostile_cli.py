@@ -108,6 +108,27 @@ def test_env_reference_is_what_lineage_stores(trainable):
         config.write_text(original)
 
 
+def test_password_printed_by_training_is_masked_in_the_run_log(trainable):
+    """Training code that prints a URI with credentials: the console and the run's log file
+    keep the URI with its password masked."""
+    train_py = next((trainable / "src").glob("*/train.py"))
+    original = train_py.read_text()
+    try:
+        train_py.write_text(original + (
+            "\n_original_train = train\n\n\ndef train(ctx):\n"
+            f"    print('connecting to postgresql://bob:{SECRET}@db/x', flush=True)\n"
+            "    return _original_train(ctx)\n"))
+        result = mldock("train", "--no-container", cwd=trainable)
+        assert result.returncode == 0, result.stderr
+        assert "postgresql://bob:***@db/x" in result.stderr
+        assert SECRET not in result.stderr + result.stdout
+        logs = list((trainable / ".mldock").rglob("train.log"))
+        assert any("postgresql://bob:***@db/x" in log.read_text() for log in logs)
+        assert files_containing(trainable / ".mldock", SECRET) == []
+    finally:
+        train_py.write_text(original)
+
+
 # --- item 10: usage errors ------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from mldock.config.secrets import redact_text
 from mldock.errors import MldockError
 from mldock.interfaces import Lineage, Metric, RunStatus, TrainingJob, TrainingResult
 from mldock.interfaces.common import ProgressSink
@@ -91,7 +92,7 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     show = progress
 
     def progress(line: str) -> None:  # noqa: F811 - every line also goes to the run's log file
-        log.write(line + "\n")
+        log.write(redact_text(line) + "\n")
         show(line)
 
     progress(f"run {run_id} started ({'local process' if no_container else image})")
