@@ -102,7 +102,7 @@ def _remove_session_objects(engine, name: str) -> None:
     """Containers labelled with or started from this session's project, then its image tags."""
     images = {tag for image in engine.images.list(name=name) for tag in image.tags}
     image_ids = {image.id for image in engine.images.list(name=name)}
-    for container in engine.containers.list(all=True):
+    for container in engine.containers.list(all=True, ignore_removed=True):
         labelled = container.labels.get("mldock.project") == name
         if labelled or container.attrs.get("Image") in image_ids:
             container.remove(force=True)

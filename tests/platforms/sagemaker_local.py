@@ -9,13 +9,18 @@ fixed ``sagemaker-local`` network a developer's own local-mode run may be using.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import socket
 import tarfile
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_LABEL = "com.docker.compose.project"
+MANIFEST = "mldock-model.json"
 
 # SchemaVersion is required by SDK 2.x (it raises without it); telemetry would try to reach AWS.
 USER_CONFIG = """\
@@ -64,7 +69,8 @@ def remove_leftovers(engine, image: str, container_root: Path) -> list[str]:
     removed: list[str] = []
     projects = compose_projects(container_root)
     image_id = engine.images.get(image).id
-    for container in engine.containers.list(all=True):
+    # ignore_removed: the engine is shared, another run's container may go while we list.
+    for container in engine.containers.list(all=True, ignore_removed=True):
         labels = container.labels or {}
         if container.attrs.get("Image") == image_id or labels.get(PROJECT_LABEL) in projects:
             projects.add(labels.get(PROJECT_LABEL, ""))
@@ -82,7 +88,8 @@ def remove_leftovers(engine, image: str, container_root: Path) -> list[str]:
 def sdk_containers(engine, image: str) -> list[str]:
     """Names of containers (running or not) started from ``image``: empty after clean-up."""
     image_id = engine.images.get(image).id
-    return [c.name for c in engine.containers.list(all=True) if c.attrs.get("Image") == image_id]
+    return [c.name for c in engine.containers.list(all=True, ignore_removed=True)
+            if c.attrs.get("Image") == image_id]
 
 
 def model_tar(uri: str) -> dict[str, bytes]:
@@ -94,3 +101,49 @@ def model_tar(uri: str) -> dict[str, bytes]:
         return {m.name.removeprefix("./"): tar.extractfile(m).read()
                 for m in tar.getmembers() if m.isfile()}
 
+
+
+def run_sdk(project, engine, python: Path, run_driver: Callable[..., dict], driver: str,
+            work: Path, **spec: object) -> dict:
+    """Run ``drivers/<driver>.py`` on ``spec``; always remove what the SDK left, and ``work``.
+
+    The result gains ``files``: the model.tar.gz's members, read before its folder is removed.
+    """
+    work.mkdir()
+    spec_file = write_spec(work, image=project.image, data_dir=str(project.folder / "data"),
+                           payload=project.payload, serving_port=free_port(), **spec)
+    try:
+        result = run_driver(python, driver, str(spec_file), env=sdk_env(work), timeout=900)
+        result["files"] = model_tar(result["model_data"])
+        return result
+    finally:
+        remove_leftovers(engine, project.image, work / "containers")
+        assert sdk_containers(engine, project.image) == []
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def project_hyperparameters(project) -> dict:
+    """The ``[hyperparameters]`` of the project's ``mldock.toml``: what ``mldock train`` used."""
+    config = tomllib.loads((project.folder / "mldock.toml").read_text())
+    return dict(config["hyperparameters"])
+
+
+def predictions(answer: object) -> object:
+    """The server answers ``{"predictions": [...]}`` to ``{"instances": [...]}``."""
+    return answer["predictions"] if isinstance(answer, dict) else answer
+
+
+def check_model(files: dict[str, bytes]) -> dict:
+    """The model.tar.gz holds the manifest and exactly the files it lists, unaltered: the
+    manifest, written by the SageMaker training job, is returned."""
+    assert MANIFEST in files, sorted(files)
+    manifest = json.loads(files[MANIFEST])
+    assert manifest["platform"] == "sagemaker"
+    listed = {name: hashlib.sha256(files[name]).hexdigest() for name in files if name != MANIFEST}
+    assert listed == manifest["files"]
+    return manifest
+
+
+def exported_manifest(project) -> dict:
+    """The manifest of the model ``mldock train`` made (exported with ``mldock runs export``)."""
+    return json.loads((project.model_dir / MANIFEST).read_text())

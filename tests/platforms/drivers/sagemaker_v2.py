@@ -56,19 +56,19 @@ def main(spec_file: str) -> None:
         output_path=f"file://{work / 'output'}", sagemaker_session=local,
         base_job_name="mldock-sdk-v2")
     log = Tee()
+    # The SDK writes the containers' output to sys.stdout, from a thread while serving.
     with contextlib.redirect_stdout(log):
         estimator.fit({"train": f"file://{spec['data_dir']}"}, wait=True, logs=True)
-    job = estimator.latest_training_job.describe()
-    model_data = estimator.model_data
-    print(f"trained {job['TrainingJobStatus']}: {model_data}", file=sys.stderr)
-
-    predictor = estimator.deploy(initial_instance_count=1, instance_type="local",
-                                 serializer=JSONSerializer(), deserializer=JSONDeserializer(),
-                                 wait=False)
-    try:
-        answer = predictor.predict(spec["payload"])
-    finally:
-        predictor.delete_endpoint()
+        job = estimator.latest_training_job.describe()
+        model_data = estimator.model_data
+        print(f"trained {job['TrainingJobStatus']}: {model_data}", file=sys.stderr)
+        predictor = estimator.deploy(initial_instance_count=1, instance_type="local",
+                                     serializer=JSONSerializer(),
+                                     deserializer=JSONDeserializer(), wait=False)
+        try:
+            answer = predictor.predict(spec["payload"])
+        finally:
+            predictor.delete_endpoint()
     print(json.dumps({
         "status": job["TrainingJobStatus"],
         "model_data": model_data,
