@@ -54,7 +54,7 @@ def files_containing(root: Path, needle: str) -> list[Path]:
     return found
 
 
-# --- item 2: -p overrides --------------------------------------------------------------------------
+# --- item 2: -p overrides -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,8 @@ CASES = [
     ("camel-case-secret-key", f'[storage.s3]\napiToken = "{SECRET}"\n',
      "mldock.toml: storage.s3.apiToken:", "looks like a secret"),
     # item 10: values that passed validation
-    ("empty-storage-uri", '[storage]\nuri = ""\n', "mldock.toml: storage.uri:", "must not be empty"),
+    ("empty-storage-uri", '[storage]\nuri = ""\n', "mldock.toml: storage.uri:",
+     "must not be empty"),
     ("sqlite-uri-without-file", '[tracking]\nuri = "sqlite:///"\n', "mldock.toml: tracking.uri:",
      "names no database file"),
     # item 12: what only build checked

@@ -1,4 +1,4 @@
-"""Name grammars the config checks at load time, so ``config validate`` catches what ``build`` would.
+"""Name grammars checked when the config loads, so ``config validate`` catches what ``build`` would.
 
 The base image follows the Docker reference grammar (``distribution/reference``: optional registry
 host and port, lowercase path components joined by ``.``, ``_``, ``__`` or dashes, optional tag,
@@ -34,7 +34,7 @@ DEBIAN_PACKAGE = re.compile(
 def image_reference_problem(value: str) -> str | None:
     """Why ``value`` is not a Docker image reference (``python:3.11-slim``,
     ``registry:5000/team/base@sha256:…``), or ``None``."""
-    match = DOCKER_REFERENCE.match(value)
+    match = DOCKER_REFERENCE.fullmatch(value)
     if match is None:
         return "not a valid image reference"
     name = value.split("@", 1)[0]
@@ -46,8 +46,8 @@ def image_reference_problem(value: str) -> str | None:
 
 
 def package_problem(value: str) -> str | None:
-    """Why ``value`` is not a Debian package name (``libgomp1``, ``curl=7.88.1-10``), or ``None``."""
-    if DEBIAN_PACKAGE.match(value):
+    """Why ``value`` is not a Debian package name (``libgomp1``, ``curl=7.88.1-10``), or None."""
+    if DEBIAN_PACKAGE.fullmatch(value):
         return None
     return f"not a Debian package name: {value!r}"
 

@@ -108,7 +108,7 @@ def load_config(start: Path | None = None, *, env: str | None = None, path: Path
     if not isinstance(envs, dict):
         raise ConfigError(name, f"{prefix}env", "must be a table of environments ([env.NAME])")
     for env_name, overlay in envs.items():
-        if not re.match(ENV_NAME, env_name):
+        if not re.fullmatch(ENV_NAME, env_name):
             raise ConfigError(name, f"{prefix}env.{env_name}", "invalid environment name: use"
                               " lowercase letters, digits, '-' and '_'")
         if not isinstance(overlay, dict):
@@ -155,11 +155,13 @@ def _expand_uris(file: str, data: dict[str, Any], prefix: str,
         if not (isinstance(value, str) and value.startswith(ENV_PREFIX)):
             continue
         variable = value[len(ENV_PREFIX):]
-        found = os.environ.get(variable) if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", variable) else ""
-        if found is None or not variable:
-            raise ConfigError(file, _key_path(prefix, (section, key), overlay),
-                              f"environment variable {variable!r} is not set" if variable else
-                              "invalid environment variable name in 'env:NAME'",
+        where = _key_path(prefix, (section, key), overlay)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+            raise ConfigError(file, where, f"invalid environment variable name {variable!r}",
+                              hint='write "env:NAME" with letters, digits and _')
+        found = os.environ.get(variable)
+        if found is None:
+            raise ConfigError(file, where, f"environment variable {variable!r} is not set",
                               hint="export it before running mldock; the config only names it")
         out = deep_merge(out, {section: {key: found}})
     return out

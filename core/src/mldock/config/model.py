@@ -140,7 +140,7 @@ class MldockConfig(BaseModel):
     @classmethod
     def _hyper_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, item in value.items():
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
+            if not re.fullmatch(r"^[A-Za-z_][A-Za-z0-9_.-]*$", key):
                 raise ValueError(f"invalid hyperparameter name {key!r}")
             if key.startswith("sagemaker_"):
                 raise ValueError(f"{key!r}: names starting with 'sagemaker_' are reserved")
@@ -156,7 +156,7 @@ class MldockConfig(BaseModel):
     @classmethod
     def _channel_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key, uri in value.items():
-            if not re.match(CHANNEL, key):
+            if not re.fullmatch(CHANNEL, key):
                 raise ValueError(f"invalid data channel name {key!r}: use lowercase letters,"
                                  " digits and '_'")
             if not uri.strip():

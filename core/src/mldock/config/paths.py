@@ -19,7 +19,8 @@ UNCOPYABLE = "\n\"'\\$ "
 def path_problem(model: MldockConfig, project_dir: Path) -> tuple[tuple[str, ...], str, str | None]:
     """The first path the config names that ``build`` would refuse: (key path, problem, hint)."""
     project, build = model.project, model.build
-    inside: list[tuple[tuple[str, ...], str, bool]] = [(("project", "source"), project.source, False)]
+    inside: list[tuple[tuple[str, ...], str, bool]] = [
+        (("project", "source"), project.source, False)]
     if project.requirements:
         inside.append((("project", "requirements"), project.requirements, True))
     for loc, value, must_exist in inside:

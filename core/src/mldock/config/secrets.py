@@ -23,7 +23,7 @@ ENV_HINT = 'put the value in an environment variable and write its name: "env:NA
 
 # Substrings that mark a key as secret wherever they occur (``db_password``, ``clientSecret``).
 _SECRET_PARTS = ("password", "passwd", "passphrase", "secret", "credential", "apikey")
-# Words that are secret on their own (``sas``), and word pairs (``access_key``, ``connectionString``).
+# Words that are secret on their own (``sas``), and pairs (``access_key``, ``connectionString``).
 _SECRET_WORDS = frozenset({"sas", "pat", "token"})
 _SECRET_PAIRS = frozenset({("api", "key"), ("access", "key"), ("secret", "key"), ("private", "key"),
                            ("account", "key"), ("connection", "string"), ("auth", "key")})
