@@ -112,7 +112,8 @@ def _run_plain(command, argv: list[str] | None) -> int:
     except typer.Abort:
         error_line("aborted")
         return 1
-    # without standalone mode an Exit comes back as its code; a command's own return is ignored
+    # without standalone mode typer returns an Exit's code (and a command's own return value:
+    # an int there would become the exit code; core commands return None)
     return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
