@@ -61,11 +61,15 @@ def test_estimator_local_two_instances(platform_project, engine, v2_python, run_
     result = sm.run_sdk(platform_project, engine, v2_python, run_driver, "sagemaker_v2",
                         tmp_path / "v2-two", instance_count=2, hyperparameters=hyperparameters)
     assert result["status"] == "Completed"
-    sm.check_model(result["files"])
-    assert sorted(result["files"]) == [sm.MANIFEST, "model.joblib"]
     hosts = host_lines(result["log"])
     assert sorted(hosts) == ["algo-1", "algo-2"], result["log"]
     primary, secondary = hosts["algo-1"], hosts["algo-2"]
+    removed = [line for line in secondary if "on a non-primary host" in line]
+    assert not removed, (
+        "the secondary host removed files from /opt/ml/model, which SDK local mode shares between"
+        f" hosts: the primary's model ({removed}; model.tar.gz holds {sorted(result['files'])})")
+    sm.check_model(result["files"])
+    assert sorted(result["files"]) == [sm.MANIFEST, "model.joblib"]
     assert any("rank 0/2" in line for line in primary), primary
     assert any("rank 1/2" in line for line in secondary), secondary
     assert any("training finished; model in /opt/ml/model" in line for line in primary), primary
