@@ -92,7 +92,7 @@ def test_kill_9_of_a_container_run(project_copy, mldock, runs_json, engine):
                 follower.kill()
         assert follower.returncode == 0, err
         assert "step 0" in out and f"run {live['id']} killed" in err
-        listed = [r for r in runs_json(project_copy) if r["id"] == live["id"]][0]
+        listed = next(r for r in runs_json(project_copy) if r["id"] == live["id"])
         assert listed["status"] == "killed", listed
         assert "exit code 137" in listed["error"] or "exit code 143" in listed["error"]
         assert "pid " in listed["error"] and listed["ended_at"] is not None
@@ -105,9 +105,9 @@ def test_kill_9_of_a_container_run(project_copy, mldock, runs_json, engine):
 def test_kill_9_of_a_no_container_run(project_copy, mldock, runs_json):
     _set_train(project_copy)
     live = _start_and_kill(project_copy, runs_json, "--no-container")
-    listed = [r for r in runs_json(project_copy) if r["id"] == live["id"]][0]
+    listed = next(r for r in runs_json(project_copy) if r["id"] == live["id"])
     assert listed["status"] == "killed", listed
     assert "ended without recording the outcome" in listed["error"]
     done = subprocess.run([CLI, "logs", "-f", live["id"]], cwd=project_copy, env=_env(),
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and "step 0" in done.stdout

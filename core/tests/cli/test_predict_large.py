@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from mldock.interfaces import DeployRequest
 from mldock.local.deploy import LocalDeployer
 from mldock.testing.docker import require_docker, require_image
