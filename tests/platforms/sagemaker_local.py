@@ -22,7 +22,8 @@ from pathlib import Path
 PROJECT_LABEL = "com.docker.compose.project"
 MANIFEST = "mldock-model.json"
 
-# SchemaVersion is required by SDK 2.x (it raises without it); telemetry would try to reach AWS.
+# SDK 2.x validates this file against a schema that requires SchemaVersion and raises without it
+# (aws/sagemaker-python-sdk#4394, still so in 2.257); telemetry would try to reach AWS.
 USER_CONFIG = """\
 SchemaVersion: "1.0"
 SageMaker:
