@@ -70,6 +70,10 @@ def test_prediction_too_deep_to_encode_is_a_clean_error(rt, start_server, tmp_pa
 def test_mldock_predict_refuses_a_deep_data_file_in_one_line(tmp_path):
     data = tmp_path / "deep.json"
     data.write_text(DEEP)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "mldock.toml").write_text(  # predict reads the endpoint's limits from the project
+        '[project]\nname = "deep"\ntrain = "deep:train"\npredictor = "deep:Predictor"\n'
+        'source = "src"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLDOCK_")}
     proc = subprocess.run(
         [sys.executable, "-c", "from mldock.cli.main import main; main()", "predict", "--data",
