@@ -3,8 +3,9 @@
 Local mode shells out to ``docker-compose`` with a compose file written under the session's
 ``container_root``; compose names the project after that file's folder (a random temp name) and
 labels every container and network with it. Clean-up therefore removes only containers started
-from the session's own image and networks whose compose project is one of those folders, never the
-fixed ``sagemaker-local`` network a developer's own local-mode run may be using.
+from the session's own image, and networks labelled with one of those projects and left unused:
+the fixed-name ``sagemaker-local`` network goes only when this run created it, never when a
+developer's own local-mode run made it first.
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ def model_tar(uri: str) -> dict[str, bytes]:
     with tarfile.open(path) as tar:
         return {m.name.removeprefix("./"): tar.extractfile(m).read()
                 for m in tar.getmembers() if m.isfile()}
-
 
 
 def run_sdk(project, engine, python: Path, run_driver: Callable[..., dict], driver: str,
