@@ -9,7 +9,6 @@ FailureReason, so the error line comes first and the traceback after it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import traceback
@@ -84,25 +83,16 @@ def _install_stop_handler(ctx: TrainingContext) -> None:
 def _discard_secondary_model(ctx: TrainingContext, env: Mapping[str, str]) -> None:
     """A non-primary host publishes no model: only the primary (rank 0) writes it.
 
-    Its ``ctx.model_dir`` was a scratch folder (see ``context._primary_only_model``). On SageMaker,
-    where every host's own ``/opt/ml/model`` is uploaded and merged into one ``model.tar.gz``,
-    anything written there directly is removed too; shared folders (Vertex, Azure) are left alone,
-    they hold the primary's model.
+    Its ``ctx.model_dir`` was a scratch folder (see ``context._primary_only_model``), so code that
+    saves through ``ctx`` publishes nothing from this host. What is already in the platform's model
+    folder is never deleted: the SageMaker SDK's local mode mounts *one* host folder as every
+    host's ``/opt/ml/model`` (as Vertex and Azure share theirs), so those files may be the
+    primary's model — deleting them lost it (seen with SDK v2 ``instance_count=2``).
     """
     if every_host_writes_model(env):
         log(f"training finished on rank {ctx.rank}; MLDOCK_MODEL_ON_EVERY_HOST is set, so this"
             " host's model folder is kept (rank 0 writes the manifest)")
         return
-    published = ctx.published_model_dir
-    if ctx.platform == SAGEMAKER and published is not None and published.is_dir():
-        leftovers = list(published.iterdir())
-        for path in leftovers:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        if leftovers:
-            log(f"removed {len(leftovers)} item(s) written to {published} on a non-primary host")
     log(f"training finished on rank {ctx.rank} ({ctx.current_host}); only the primary host"
         f" (rank 0) publishes the model, this host's model folder {ctx.model_dir} is discarded")
 
