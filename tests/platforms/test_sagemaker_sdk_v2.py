@@ -66,8 +66,8 @@ def test_estimator_local_two_instances(platform_project, engine, v2_python, run_
     hosts = host_lines(result["log"])
     assert sorted(hosts) == ["algo-1", "algo-2"], result["log"]
     primary, secondary = hosts["algo-1"], hosts["algo-2"]
-    assert any("rank 0/2" in line for line in primary), primary
-    assert any("rank 1/2" in line for line in secondary), secondary
+    assert any("rank 0/2" in line for line in primary), result["log"]
+    assert any("rank 1/2" in line for line in secondary), result["log"]
     removed = [line for line in secondary if "on a non-primary host" in line]
     assert not removed, (
         "the secondary host removed files from /opt/ml/model, which SDK local mode shares between"
@@ -78,11 +78,12 @@ def test_estimator_local_two_instances(platform_project, engine, v2_python, run_
         f" the first exits (here the secondary), and the SDK still reports Completed ({stopped})")
     sm.check_model(result["files"])
     assert sorted(result["files"]) == [sm.MANIFEST, "model.joblib"]
-    assert any("training finished; model in /opt/ml/model" in line for line in primary), primary
+    assert any("training finished; model in /opt/ml/model" in line for line in primary), \
+        result["log"]
     assert any("only the primary host (rank 0) publishes the model" in line
-               for line in secondary), secondary
+               for line in secondary), result["log"]
     # "forest" and 20 trees exist only in these hyperparameters (the template's default is a
     # logistic regression): each host's train() saw them.
     for lines in (primary, secondary):
-        assert "grew 20 trees" in lines, lines
+        assert "grew 20 trees" in lines, result["log"]
     assert sm.predictions(result["answer"]) == platform_project.expected

@@ -4,8 +4,8 @@
 ``instance_count``, ``hyperparameters``, ``payload`` and ``serving_port``. The driver trains with
 ``Estimator(instance_type="local")``, deploys the trained model with ``instance_type="local"``,
 predicts once with the JSON serializer/deserializer, deletes the endpoint and prints one JSON
-line: the job's status, where the model went, the training log (every host's output, as the
-SDK streams it) and the predictions.
+line: the job's status, where the model went, the training and serving logs (the containers'
+output, as the SDK streams it) and the predictions.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import sys
 import tarfile
@@ -25,6 +26,14 @@ from sagemaker.serializers import JSONSerializer
 
 MANIFEST = "mldock-model.json"
 ROLE = "arn:aws:iam::111111111111:role/mldock-local"  # never assumed: local mode only logs it
+
+
+def quiet_health_polling() -> None:
+    """The SDK polls ``/ping`` with retries, a few log lines per attempt: keep the containers'
+    own output visible in the tail a failing test shows."""
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    for name in ("sagemaker.local.entities", "sagemaker.core.local.entities"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class Tee(io.TextIOBase):
@@ -63,6 +72,7 @@ def session(work: Path, port: int) -> LocalSession:
 
 
 def main(spec_file: str) -> None:
+    quiet_health_polling()
     spec = json.loads(Path(spec_file).read_text())
     work = Path(spec["work_dir"])
     (work / "containers").mkdir(parents=True, exist_ok=True)
@@ -72,19 +82,21 @@ def main(spec_file: str) -> None:
         instance_count=int(spec["instance_count"]), hyperparameters=spec["hyperparameters"],
         output_path=f"file://{work / 'output'}", sagemaker_session=local,
         base_job_name="mldock-sdk-v2")
-    log = Tee()
-    # The SDK writes the containers' output to sys.stdout, from a thread while serving.
-    with contextlib.redirect_stdout(log):
+    train_log, serve_log = Tee(), Tee()
+    with contextlib.redirect_stdout(train_log):
         estimator.fit({"train": f"file://{spec['data_dir']}"}, wait=True, logs=True)
-        job = estimator.latest_training_job.describe()
-        model_data = estimator.model_data
-        print(f"trained {job['TrainingJobStatus']}: {model_data}", file=sys.stderr)
+    job = estimator.latest_training_job.describe()
+    model_data = estimator.model_data
+    print(f"trained {job['TrainingJobStatus']}: {model_data}", file=sys.stderr)
+    # The SDK writes the serving container's output to sys.stdout from a thread.
+    with contextlib.redirect_stdout(serve_log):
         answer = deploy_and_predict(estimator, spec["payload"]) if has_manifest(model_data) \
             else None  # nothing to serve: the test reports the empty model, not a ping timeout
     print(json.dumps({
         "status": job["TrainingJobStatus"],
         "model_data": model_data,
-        "log": "".join(log.parts),
+        "log": "".join(train_log.parts),
+        "serve_log": "".join(serve_log.parts),
         "answer": answer,
     }))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -25,6 +26,14 @@ from sagemaker.core.training.configs import Compute, InputData, SourceCode
 from sagemaker.train.model_trainer import Mode, ModelTrainer
 
 ROLE = "arn:aws:iam::111111111111:role/mldock-local"  # never assumed: local mode only records it
+
+
+def quiet_health_polling() -> None:
+    """The SDK polls ``/ping`` with retries, a few log lines per attempt: keep the containers'
+    own output visible in the tail a failing test shows."""
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    for name in ("sagemaker.local.entities", "sagemaker.core.local.entities"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class Tee(io.TextIOBase):
@@ -82,6 +91,7 @@ def host(spec: dict, model_data: str, work: Path) -> object:
 
 
 def main(spec_file: str) -> None:
+    quiet_health_polling()
     spec = json.loads(Path(spec_file).read_text())
     work = Path(spec["work_dir"])
     (work / "containers").mkdir(parents=True, exist_ok=True)
