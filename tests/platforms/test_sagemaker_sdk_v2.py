@@ -68,14 +68,12 @@ def test_estimator_local_two_instances(platform_project, engine, v2_python, run_
     primary, secondary = hosts["algo-1"], hosts["algo-2"]
     assert any("rank 0/2" in line for line in primary), result["log"]
     assert any("rank 1/2" in line for line in secondary), result["log"]
-    removed = [line for line in secondary if "on a non-primary host" in line]
-    assert not removed, (
-        "the secondary host removed files from /opt/ml/model, which SDK local mode shares between"
-        f" hosts: the primary's model ({removed}; model.tar.gz holds {sorted(result['files'])})")
     stopped = [line for line in primary if "received: running" in line]
     assert not stopped, (
         "the primary host was stopped before it published: docker-compose stops every host once"
         f" the first exits (here the secondary), and the SDK still reports Completed ({stopped})")
+    # Before the runtime stopped non-primary hosts from clearing /opt/ml/model, the secondary
+    # deleted the primary's model from this shared folder in about half of the runs here.
     sm.check_model(result["files"])
     assert sorted(result["files"]) == [sm.MANIFEST, "model.joblib"]
     assert any("training finished; model in /opt/ml/model" in line for line in primary), \
