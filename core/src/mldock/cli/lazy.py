@@ -14,6 +14,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from mldock.errors import PluginError
 
+_ROOT_ONLY = frozenset({"install_completion", "show_completion"})
 
 
 class PendingCommand(TyperCommand):
@@ -33,6 +34,9 @@ class PendingCommand(TyperCommand):
                               f" {type(exc).__name__}: {exc}",
                               hint="run 'mldock plugins doctor' for details") from exc
         command.name = self.name
+        # a Typer app adds --install-completion/--show-completion to itself; only the root should
+        # offer them (they would list under every group, and completion is per program)
+        command.params = [p for p in command.params if p.name not in _ROOT_ONLY]
         return command
 
 

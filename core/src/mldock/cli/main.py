@@ -24,7 +24,7 @@ app = typer.Typer(
     cls=LazyGroup,
     help="Build local, deploy everywhere: one image from laptop to SageMaker, Azure ML and Vertex AI.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

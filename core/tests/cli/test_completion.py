@@ -1,0 +1,91 @@
+"""Shell completion works through the real console script, and ``python -m mldock`` runs the CLI.
+
+The bash test does what bash does on <Tab>: it sources the script ``mldock --show-completion``
+prints, sets ``COMP_WORDS``/``COMP_CWORD`` and calls the completion function, which runs the
+installed ``mldock`` with ``_MLDOCK_COMPLETE=complete_bash``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+
+BIN = Path(sys.executable).parent
+BASH = shutil.which("bash")
+pytestmark = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLDOCK_", "_MLDOCK"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the workspace's console script first
+    return env
+
+
+def _bash(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BASH, "-c", script], check=False, env=_env(), capture_output=True,
+                          text=True, timeout=120)
+
+
+def _completion_script() -> str:
+    # run under bash so that the shell detection sees bash as the parent process
+    result = _bash("mldock --show-completion")
+    assert result.returncode == 0, result.stderr
+    assert "_MLDOCK_COMPLETE=complete_bash" in result.stdout
+    return result.stdout
+
+
+def _complete(script: str, *words: str) -> list[str]:
+    """What bash would offer for the last of ``words`` (``COMPREPLY``), one entry per line."""
+    quoted = " ".join(f"'{w}'" for w in words)
+    result = _bash(f"{script}\nCOMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}\n"
+                   "_mldock_completion mldock\nprintf '%s\\n' \"${COMPREPLY[@]}\"")
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line]
+
+
+@pytest.fixture(scope="module", name="script")
+def script_fixture() -> str:
+    assert (BIN / "mldock").exists(), "the mldock console script is installed in the environment"
+    return _completion_script()
+
+
+def test_bash_completes_a_command(script):
+    assert _complete(script, "mldock", "tra") == ["train"]
+
+
+def test_bash_completes_subcommands_and_options(script):
+    assert set(_complete(script, "mldock", "runs", "")) >= {"list", "show", "compare", "export"}
+    options = _complete(script, "mldock", "train", "--")
+    assert "--no-container" in options and "--param" in options
+    # completion options belong to the root command only
+    assert "--show-completion" not in options
+
+
+def test_bash_completes_nothing_for_an_unknown_prefix(script):
+    assert _complete(script, "mldock", "zzz") == []
+
+
+def test_help_lists_the_completion_options():
+    result = run_cli("--help")
+    assert result.returncode == 0, result.stderr
+    assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
+
+
+def test_python_dash_m_mldock_runs_the_cli():
+    env = _env()
+    result = subprocess.run([sys.executable, "-m", "mldock", "--version"], check=False,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("mldock-core ")
+    # and errors the same way as the console script: one line, the usage exit code
+    bad = subprocess.run([sys.executable, "-m", "mldock", "no-such-command"], check=False,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
