@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
@@ -35,25 +35,54 @@ def resolve_object(ref: str) -> Any:
     return obj
 
 
+OptionsT = TypeVar("OptionsT")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FactoryContext:
-    """What a backend factory receives.
+    """What a backend factory receives: the facts of the project, never core's config model.
+
+    A backend needs a handful of facts (the project's name, where it lives, the URIs, its own
+    options); handing it the whole config would tie every plugin to core's internal model.
+    :class:`~mldock.session.Session` fills these from the resolved config.
 
     Attributes:
         options: the backend's validated config section (an instance of the record's config model),
-            or ``None`` when the record declares no model.
+            or ``None`` when the record declares no model; :meth:`options_as` gives it typed.
+        project: the project's name (``[project] name``): tags, job and repository names.
         project_dir: the project's root folder (where ``mldock.toml`` lives).
         uri: the storage or tracking URI that selected this backend (``None`` for builders and
             deployers).
+        storage_uri: the project's ``[storage] uri``, made absolute (``file://…`` for a path).
+        tracking_uri: the project's ``[tracking] uri``, a relative SQLite path made absolute.
         env: the name of the active environment (``None`` for the base config).
-        config: the whole resolved project config, for backends that need another section.
+        image: the image repository name (``[build] image``, else the project name).
+        platform: the image's platform (``[build] platform``, e.g. ``linux/amd64``).
+        config_file: the config file's name, for errors that point at a key in it.
     """
 
     options: Any = None
+    project: str = ""
     project_dir: Path = field(default_factory=Path.cwd)
     uri: str | None = None
+    storage_uri: str | None = None
+    tracking_uri: str | None = None
     env: str | None = None
-    config: Any = None
+    image: str | None = None
+    platform: str | None = None
+    config_file: str = "mldock.toml"
+
+    def __post_init__(self) -> None:
+        if not self.project:  # a context built by hand (tests): the folder's name stands in
+            object.__setattr__(self, "project", Path(self.project_dir).name)
+
+    def options_as(self, model: type[OptionsT]) -> OptionsT:
+        """The options as an instance of ``model``; defaults when none were configured."""
+        if self.options is None:
+            return model()
+        if not isinstance(self.options, model):
+            raise TypeError(f"options are {type(self.options).__name__}, expected {model.__name__}")
+        return self.options
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +96,10 @@ class BackendRecord:
         config_model: pydantic model validating ``[<concern>.<name>]`` in ``mldock.toml``, given as
             the class or lazily as ``"module:Class"``; ``None`` accepts no options.
         capabilities: flags the backend supports (see each interface for the vocabulary).
+        example: a TOML snippet showing how a project selects and configures this backend, with
+            ``<placeholders>`` and ``{project}`` for the project's name. ``mldock config example
+            NAME`` prints it; ``mldock init`` writes a deployer's example into the new project's
+            ``mldock.toml`` as a commented environment, so a new cloud needs no edit of core.
     """
 
     concern: ClassVar[str] = "backend"
@@ -76,6 +109,7 @@ class BackendRecord:
     factory: Callable[[FactoryContext], Any]
     config_model: Any = None
     capabilities: frozenset[str] = frozenset()
+    example: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
@@ -87,6 +121,8 @@ class BackendRecord:
             raise ValueError(f"{self.concern} {self.name!r} needs a one-line summary")
         if not callable(self.factory):
             raise ValueError(f"{self.concern} {self.name!r}: factory must be callable")
+        if not isinstance(self.example, str):
+            raise ValueError(f"{self.concern} {self.name!r}: example must be a TOML string")
         if not isinstance(self.capabilities, frozenset):
             object.__setattr__(self, "capabilities", frozenset(self.capabilities))
 

@@ -9,7 +9,7 @@ from mldock.records import DeployerRecord, FactoryContext
 def _make(context: FactoryContext):
     from mldock.local.deploy import LocalDeployer
 
-    return LocalDeployer(project_dir=context.project_dir, config=context.config)
+    return LocalDeployer(project_dir=context.project_dir)
 
 
 @hookimpl

@@ -189,16 +189,13 @@ def _config() -> ResolvedConfig:
 
 def _builder(config: ResolvedConfig, *, need_push: bool = False) -> Builder:
     from mldock.host import get_host
-    from mldock.records import FactoryContext
+    from mldock.session import Session
 
-    name = config.model.build.builder
-    record = get_host().registry.get("builder", name)
-    if need_push and "push" not in record.capabilities:
-        raise MldockError(f"builder {name!r} cannot push images",
+    session = Session(config, get_host().registry)
+    if need_push and "push" not in session.builder_record.capabilities:
+        raise MldockError(f"builder {session.builder_name!r} cannot push images",
                           hint="use a builder with the 'push' capability, e.g. 'docker'")
-    return record.build(FactoryContext(options=config.options("builder", name),
-                                       project_dir=config.project_dir, env=config.env,
-                                       config=config))
+    return session.builder
 
 
 def _auth(config: ResolvedConfig, username: str | None,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from mldock.cli.output import is_terminal, print_json, print_table
 from mldock.interfaces import HealthCheck
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mldock.config import ResolvedConfig
+    from mldock.host.registry import Registry
 
 app = typer.Typer(help="Check the Docker engine, the config, the plugins and the credentials.")
 
@@ -32,7 +37,7 @@ def _plugin_checks() -> list[HealthCheck]:
 
 
 def _config_checks() -> list[HealthCheck]:
-    from mldock.cli.state import load_project_config
+    from mldock.invocation import load_project_config
     from mldock.errors import MldockError
     from mldock.host import get_host
 
@@ -53,27 +58,20 @@ def _config_checks() -> list[HealthCheck]:
     return checks
 
 
-def _backend_checks(config, registry, label: str) -> list[HealthCheck]:
+def _backend_checks(config: ResolvedConfig, registry: Registry,
+                    label: str) -> list[HealthCheck]:
     """Instantiate each selected backend and ask it for its own checks (credentials, reach)."""
+    from mldock.concerns import BACKEND_CONCERNS
     from mldock.errors import MldockError
-    from mldock.records import FactoryContext
+    from mldock.session import Session
 
-    model = config.model
-    targets = [
-        ("builder", registry.get("builder", model.build.builder), None),
-        ("storage", registry.by_scheme("storage", model.storage.uri), config.storage_uri),
-        ("tracker", registry.get("tracker", model.tracking.backend) if model.tracking.backend
-         else registry.by_scheme("tracker", model.tracking.uri), config.tracking_uri),
-        ("deployer", registry.get("deployer", model.deploy.deployer), None),
-    ]
+    session = Session(config, registry)
+    targets = [(concern, session.selected(concern)) for concern in BACKEND_CONCERNS]
     checks = []
-    for concern, record, uri in targets:
+    for concern, record in targets:
         name = f"{concern} {record.name} ({label})"
-        context = FactoryContext(options=config.options(concern, record.name),
-                                 project_dir=config.project_dir, uri=uri, env=config.env,
-                                 config=config)
         try:
-            backend = record.build(context)
+            backend = session.build(record, session.uri_of(concern))
             found = backend.check()
         except MldockError as exc:
             checks.append(HealthCheck(name, False, exc.message, exc.hint or ""))

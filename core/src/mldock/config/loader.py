@@ -29,7 +29,8 @@ from mldock.config.files import (
     find_config_file,
     read_config_file,
 )
-from mldock.config.model import ENV_NAME, SECTION_CONCERN, TOP_LEVEL_KEYS, MldockConfig
+from mldock.concerns import SECTION_CONCERN, selection
+from mldock.config.model import ENV_NAME, TOP_LEVEL_KEYS, MldockConfig
 from mldock.config.paths import path_problem
 from mldock.config.secrets import ENV_HINT, ENV_PREFIX, find_secret, is_secret_key, redact_data
 from mldock.errors import ConfigError, MldockError, PluginError
@@ -283,7 +284,7 @@ def _validate_backends(file: str, model: MldockConfig, data: dict[str, Any], pre
         for name, table in tables.items():
             key = _key_path(prefix, (section, name), overlay)
             try:
-                record = registry.get(concern, name)
+                record = registry.backend(concern, name)
                 config_model: type[BaseModel] | None = record.load_config_model()
             except BackendConflictError:
                 continue  # two plugins claim this name: only a command that uses it fails
@@ -309,22 +310,14 @@ def _selected_backends(file: str, model: MldockConfig, prefix: str, overlay: tup
     """Resolve which backend each section selects; unknown names and schemes are config errors."""
     from mldock.errors import BackendConflictError, UnknownBackendError
 
-    lookups = {
-        "build": (("build", "builder"), lambda: registry.get("builder", model.build.builder)),
-        "storage": (("storage", "uri"), lambda: registry.by_scheme("storage", model.storage.uri)),
-        "tracking": (
-            ("tracking", "backend") if model.tracking.backend else ("tracking", "uri"),
-            lambda: registry.get("tracker", model.tracking.backend) if model.tracking.backend
-            else registry.by_scheme("tracker", model.tracking.uri)),
-        "deploy": (("deploy", "deployer"), lambda: registry.get("deployer", model.deploy.deployer)),
-    }
     selected: dict[str, str | None] = {}
-    for section, (loc, lookup) in lookups.items():
+    for section, concern in SECTION_CONCERN.items():
+        chosen = selection(concern, model)
         try:
-            selected[section] = lookup().name
+            selected[section] = registry.select(chosen).name
         except BackendConflictError:
             selected[section] = None  # reported by the command that builds this backend
         except (UnknownBackendError, PluginError) as exc:
-            raise ConfigError(file, _key_path(prefix, loc, overlay), exc.message,
+            raise ConfigError(file, _key_path(prefix, chosen.key, overlay), exc.message,
                               hint=exc.hint) from None
     return selected

@@ -164,8 +164,4 @@ class MldockConfig(BaseModel):
         return value
 
 
-SECTION_CONCERN = {"build": "builder", "storage": "storage", "tracking": "tracker",
-                   "deploy": "deployer"}
-"""Config section -> the concern whose backends own its sub-tables."""
-
 TOP_LEVEL_KEYS = frozenset(MldockConfig.model_fields) | {"env"}

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit
 
+from mldock.concerns import CONCERNS, Selection
 from mldock.errors import BackendConflictError, PluginError, UnknownBackendError
 from mldock.host.suggest import unknown_name_message
 from mldock.records import (
+    AnyRecord,
+    BackendRecord,
     BuilderRecord,
     CommandRecord,
     DeployerRecord,
@@ -31,15 +34,7 @@ from mldock.records import (
 if TYPE_CHECKING:  # pragma: no cover
     from mldock.host.loader import PluginHost
 
-CONCERNS: dict[str, tuple[str, type]] = {
-    "builder": ("mldock_builders", BuilderRecord),
-    "storage": ("mldock_storages", StorageRecord),
-    "tracker": ("mldock_trackers", TrackerRecord),
-    "deployer": ("mldock_deployers", DeployerRecord),
-    "command": ("mldock_commands", CommandRecord),
-    "template": ("mldock_templates", TemplateRecord),
-}
-"""concern -> (registration hook name, record class)."""
+__all__ = ["CONCERNS", "LIFECYCLE_HOOKS", "Registered", "Registry", "uri_scheme"]
 
 LIFECYCLE_HOOKS = (
     "mldock_before_build",
@@ -86,7 +81,8 @@ class Registry:
         out: dict[str, list[Any]] = {}
         try:
             with plugin_code():
-                for concern, (hook_name, record_type) in CONCERNS.items():
+                for concern, row in CONCERNS.items():
+                    hook_name, record_type = row.hook, row.record_type
                     records = self._call_hook(plugin, hook_name)
                     for record in records:
                         if not isinstance(record, record_type):
@@ -221,7 +217,22 @@ class Registry:
         return dict(self._table(concern)[1])
 
     # --- lookup -------------------------------------------------------------------------------
-    def get(self, concern: str, name: str) -> Any:
+    @overload
+    def get(self, concern: Literal["builder"], name: str) -> BuilderRecord: ...
+    @overload
+    def get(self, concern: Literal["storage"], name: str) -> StorageRecord: ...
+    @overload
+    def get(self, concern: Literal["tracker"], name: str) -> TrackerRecord: ...
+    @overload
+    def get(self, concern: Literal["deployer"], name: str) -> DeployerRecord: ...
+    @overload
+    def get(self, concern: Literal["command"], name: str) -> CommandRecord: ...
+    @overload
+    def get(self, concern: Literal["template"], name: str) -> TemplateRecord: ...
+    @overload
+    def get(self, concern: str, name: str) -> AnyRecord: ...
+
+    def get(self, concern: str, name: str) -> AnyRecord:
         """The record named ``name``; raises a helpful error for unknown or clashing names.
 
         A clash is raised only here, by the command that needs that backend: two plugins both
@@ -242,7 +253,14 @@ class Registry:
             raise UnknownBackendError(message, hint=hint)
         return table[name].record
 
-    def by_scheme(self, concern: str, uri: str) -> Any:
+    @overload
+    def by_scheme(self, concern: Literal["storage"], uri: str) -> StorageRecord: ...
+    @overload
+    def by_scheme(self, concern: Literal["tracker"], uri: str) -> TrackerRecord: ...
+    @overload
+    def by_scheme(self, concern: str, uri: str) -> BackendRecord: ...
+
+    def by_scheme(self, concern: str, uri: str) -> BackendRecord:
         """The storage or tracker record serving the scheme of ``uri``."""
         scheme = uri_scheme(uri)
         self._load_for(concern, scheme=scheme)
@@ -259,7 +277,20 @@ class Registry:
             who = " and ".join(f"{r.distribution} ({r.record.name})" for r in matches)
             raise BackendConflictError(f"{concern} URI scheme {scheme!r} is served by both {who}",
                                        hint="set the backend by name or uninstall one of them")
-        return self.get(concern, matches[0].record.name)
+        return self.backend(concern, matches[0].record.name)
+
+    def backend(self, concern: str, name: str) -> BackendRecord:
+        """The backend record ``name`` of a backend concern (builder, storage, tracker, deployer)."""
+        record = self.get(concern, name)
+        if not isinstance(record, BackendRecord):
+            raise ValueError(f"{concern!r} is not a backend concern")
+        return record
+
+    def select(self, selection: Selection) -> BackendRecord:
+        """The record a config selects (:func:`mldock.concerns.selection`): by name or by scheme."""
+        if selection.name is not None:
+            return self.backend(selection.concern, selection.name)
+        return self.by_scheme(selection.concern, selection.uri or "")
 
     def provides(self) -> dict[str, dict[str, list[str]]]:
         """Plugin name -> concern -> names it registered (imports every plugin)."""

@@ -23,6 +23,7 @@ import pytest
 
 from mldock.markers import PROJECT_NAME
 from mldock.records import NAME_PATTERN
+from mldock.testing._common import ContractBase
 
 HEAVY_MODULES = ("docker", "boto3", "botocore", "azure", "google", "mlflow", "numpy", "pandas")
 """Top-level packages a plugin module must not import when it is loaded (only in factories)."""
@@ -42,8 +43,10 @@ def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-class RegistrationContract:
+class RegistrationContract(ContractBase):
     """A plugin package's registration: entry point, light import, valid records, visible in the CLI.
+
+    Closed like every contract: a subclass names what to check, it never overrides a test.
 
     Attributes to set: ``entry_point_name`` (the name in group ``mldock``), ``distribution`` (the
     package name on PyPI) and ``expected`` (concern -> names it must provide; concerns are
@@ -108,7 +111,8 @@ class RegistrationContract:
         pm.register(plugin, name=self.entry_point_name)
         pm.check_pending()
         provided: dict[str, list[str]] = {}
-        for concern, (hook_name, record_type) in CONCERNS.items():
+        for concern, row in CONCERNS.items():
+            hook_name, record_type = row.hook, row.record_type
             function = getattr(plugin, hook_name, None)
             if function is None:
                 continue

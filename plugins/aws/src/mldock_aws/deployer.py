@@ -71,13 +71,10 @@ class SageMakerDeployer(Deployer):
     def from_context(cls, context: FactoryContext) -> SageMakerDeployer:
         options = context.options
         if options is None:  # the config loader reports this first; kept for direct callers
-            raise ConfigError("mldock.toml", "deploy.sagemaker.role_arn",
+            raise ConfigError(context.config_file, "deploy.sagemaker.role_arn",
                               "required key is missing",
                               hint='add role_arn = "arn:aws:iam::<account>:role/<name>"')
-        config = context.config
-        project = config.model.project.name if config is not None else context.project_dir.name
-        storage_uri = config.storage_uri if config is not None else ""
-        return cls(options, project=project, storage_uri=storage_uri)
+        return cls(options, project=context.project, storage_uri=context.storage_uri or "")
 
     # --- where things go ----------------------------------------------------------------------
     @cached_property

@@ -23,13 +23,10 @@ def make_tracker(context: FactoryContext):
     try:
         http_uri(context.uri or "")
     except TrackingUriError as exc:
-        file = context.config.path.name if getattr(context.config, "path", None) else "mldock.toml"
-        raise ConfigError(file, "tracking.uri", str(exc), hint=URI_HINT) from None
+        raise ConfigError(context.config_file, "tracking.uri", str(exc), hint=URI_HINT) from None
     from mldock_mlflow.tracker import MlflowTracker
 
-    model = getattr(context.config, "model", None)
-    project = model.project.name if model is not None else None
-    return MlflowTracker(context.uri or "", context.options, project=project)
+    return MlflowTracker(context.uri or "", context.options, project=context.project)
 
 
 @hookimpl
