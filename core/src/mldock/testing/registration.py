@@ -23,7 +23,6 @@ import pytest
 
 from mldock.markers import PROJECT_NAME
 from mldock.records import NAME_PATTERN
-from mldock.testing._common import ContractBase
 
 HEAVY_MODULES = ("docker", "boto3", "botocore", "azure", "google", "mlflow", "numpy", "pandas")
 """Top-level packages a plugin module must not import when it is loaded (only in factories)."""
@@ -43,10 +42,8 @@ def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-class RegistrationContract(ContractBase):
+class RegistrationContract:
     """A plugin package's registration: entry point, light import, valid records, visible in the CLI.
-
-    Closed like every contract: a subclass names what to check, it never overrides a test.
 
     Attributes to set: ``entry_point_name`` (the name in group ``mldock``), ``distribution`` (the
     package name on PyPI) and ``expected`` (concern -> names it must provide; concerns are
