@@ -37,7 +37,7 @@ BODY = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
 BARE_APP = '''
 import json, os
 from pathlib import Path
-from benchiris.predict import Predictor
+from {package}.predict import Predictor
 
 predictor = Predictor()
 predictor.load(Path(os.environ["MODEL_DIR"]))
@@ -122,7 +122,8 @@ def main() -> None:
         results["mldock (image)"] = run_wrk(url, args.seconds, root)
 
         bare_bin = peer_venv("uvicorn-sklearn", "uvicorn", "scikit-learn", "joblib", "numpy")
-        (root / "bare_app.py").write_text(BARE_APP)
+        package = project.name.replace("-", "_")  # the template's package_name rule
+        (root / "bare_app.py").write_text(BARE_APP.replace("{package}", package))
         port = free_port()
         env = {**os.environ, "MODEL_DIR": str(model_dir),
                "PYTHONPATH": f"{root}{os.pathsep}{project / 'src'}"}
