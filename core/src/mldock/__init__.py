@@ -10,7 +10,18 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+PLUGIN_API_VERSION = 1
+"""The plugin API this mldock-core speaks: the hooks, records and interfaces a plugin builds on.
+
+A plugin declares the API it was built for with ``MLDOCK_PLUGIN_API = 1`` in the module its entry
+point names; the host compares the two right after importing it and, when they differ, marks the
+plugin failed with a message saying which side to upgrade, instead of letting it fail later in a
+hook with an obscure ``TypeError``. Grows only on an incompatible change (a hook or record field
+removed or changed in meaning); additions keep it. Defined here, not lazily, because it costs
+nothing and the host reads it on every start-up.
+"""
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -35,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     "EnvSecret": "mldock.config.plugin_config",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = ["PLUGIN_API_VERSION", "__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from mldock import FactoryContext, StorageRecord, hookimpl
 
+MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
+
 NAME = "{{ cookiecutter.plugin_name }}"
 SCHEME = "{{ cookiecutter.uri_scheme }}"
 

@@ -34,7 +34,7 @@ from types import ModuleType
 
 import pluggy
 
-from mldock import __version__, hookspecs
+from mldock import PLUGIN_API_VERSION, __version__, hookspecs
 from mldock.errors import PluginError
 from mldock.host.provides import Provided, ProvidesCache, fingerprint
 from mldock.markers import PROJECT_NAME
@@ -98,6 +98,25 @@ def plugin_code() -> Iterator[None]:
 PLUGIN_FAILURES = (Exception, SystemExit)
 """What a plugin's import or hook may raise without taking the CLI down. ``KeyboardInterrupt``
 is not among them: Ctrl-C during start-up belongs to the user and stops the command."""
+
+
+def check_plugin_api(info: PluginInfo, plugin: object) -> None:
+    """Refuse a plugin built for another plugin API, right after import and before any hook runs.
+
+    The entry-point module declares ``MLDOCK_PLUGIN_API = <int>``. Without it the plugin predates
+    the declaration and is taken as API 1 (the first one), so plugins written before it still load.
+    """
+    declared = getattr(plugin, "MLDOCK_PLUGIN_API", 1)
+    if isinstance(declared, bool) or not isinstance(declared, int):
+        raise PluginError(
+            f"plugin {info.name!r} ({info.distribution}) declares MLDOCK_PLUGIN_API ="
+            f" {declared!r}; it must be an integer such as {PLUGIN_API_VERSION}:"
+            " report this to the plugin's authors")
+    if declared != PLUGIN_API_VERSION:
+        raise PluginError(
+            f"plugin {info.name!r} ({info.distribution}) was built for mldock plugin API"
+            f" {declared}; this mldock-core speaks {PLUGIN_API_VERSION}: upgrade mldock-core or"
+            " install a matching plugin version")
 
 
 class PluginHost:
@@ -169,6 +188,7 @@ class PluginHost:
         try:
             with plugin_code():
                 plugin = ep.load()
+            check_plugin_api(info, plugin)
             self.pm.register(plugin, name=ep.name)
         except PLUGIN_FAILURES as exc:  # a broken plugin must never break the CLI
             self._fail(info, exc)

@@ -12,6 +12,29 @@ from typing import Any
 from mldock.markers import hookimpl
 from mldock.records import DeployerRecord, FactoryContext
 
+MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
+
+EXAMPLE = """\
+# Amazon SageMaker. Needs the AWS plugins: pip install mldock-aws mldock-s3
+# (mldock-aws: SageMaker jobs and endpoints, ECR; mldock-s3: the s3:// artifact store)
+# Fill in the <placeholders>, then run: mldock --env aws train / deploy
+# Credentials come from your AWS profile or environment, never from this file.
+
+[env.aws.deploy]
+deployer = "sagemaker"
+
+[env.aws.deploy.sagemaker]
+region = "eu-west-1"
+role_arn = "arn:aws:iam::<account>:role/<name>"   # execution role SageMaker assumes
+instance_type = "ml.m5.large"                     # training instances
+serve_instance_type = "ml.m5.large"               # endpoint and batch transform instances
+metrics = ["accuracy"]                            # charted in the SageMaker console
+
+[env.aws.storage]
+uri = "s3://<bucket>/{project}"
+"""
+"""``mldock config example sagemaker``; ``mldock init`` writes it, commented, as the aws environment."""
+
 CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot", "registry"})
 
 
@@ -28,4 +51,4 @@ def mldock_deployers() -> list[DeployerRecord]:
         name="sagemaker",
         summary="AWS SageMaker: training jobs, endpoints and batch transform; images pushed to ECR",
         factory=make_deployer, config_model="mldock_aws.config:SageMakerOptions",
-        capabilities=CAPABILITIES)]
+        capabilities=CAPABILITIES, example=EXAMPLE)]

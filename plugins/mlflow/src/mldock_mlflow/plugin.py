@@ -13,6 +13,20 @@ from mldock.records import FactoryContext, TrackerRecord
 
 from mldock_mlflow.uris import SCHEMES
 
+MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
+
+
+EXAMPLE = """\
+# Runs, metrics and models in an MLflow tracking server. Needs: pip install mldock-mlflow
+[tracking]
+uri = "mlflow+http://<host>:5000"
+
+[tracking.mlflow]
+experiment = "{project}"
+# username = "env:MLFLOW_TRACKING_USERNAME"   # basic auth, read from the environment
+# password = "env:MLFLOW_TRACKING_PASSWORD"
+"""
+"""What ``mldock config example mlflow`` prints."""
 
 def make_tracker(context: FactoryContext):
     """Build the tracker for ``context.uri``; a URI it cannot use is a config error."""
@@ -34,4 +48,5 @@ def mldock_trackers():
     return [TrackerRecord(
         name="mlflow", summary="MLflow tracking server: runs, metrics, lineage, model registry",
         schemes=SCHEMES, factory=make_tracker, config_model="mldock_mlflow.config:MlflowOptions",
-        capabilities=frozenset({"live-metrics", "artifacts", "concurrent-writers"}))]
+        capabilities=frozenset({"live-metrics", "artifacts", "concurrent-writers"}),
+        example=EXAMPLE)]
