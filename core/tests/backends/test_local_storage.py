@@ -17,16 +17,20 @@ import pytest
 from mldock.errors import MldockError, UsageError
 from mldock.local.hashing import hash_tree, iter_tree_files, sha256_file
 from mldock.local.storage import REF_NAME, LocalArtifactStore
-from mldock.testing import ArtifactStoreContract
+from mldock.records import FactoryContext
+from mldock.testing import ArtifactStoreContract, registered_record
 from mldock.testing._common import make_sample_tree, snapshot
 
 
 class TestLocalStoreContract(ArtifactStoreContract):
-    backend_name = "local"
+    record = registered_record("storage", "local")
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> LocalArtifactStore:
-        return LocalArtifactStore(tmp_path / "store")
+        """Built as mldock builds it from ``[storage] uri`` (relative to the project folder)."""
+        store = self.record.build(FactoryContext(uri=".mldock/artifacts", project_dir=tmp_path))
+        assert isinstance(store, LocalArtifactStore)
+        return store
 
     def corrupt(self, store: LocalArtifactStore, key: str) -> None:
         blob = store.blob_path(store.stat(key).sha256)

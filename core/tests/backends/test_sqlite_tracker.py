@@ -14,15 +14,19 @@ import pytest
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import Metric, RunStatus
 from mldock.local.tracking import ID_ALPHABET, SCHEMA_VERSION, SqliteTracker, new_run_id
-from mldock.testing import TrackerContract
+from mldock.records import FactoryContext
+from mldock.testing import TrackerContract, registered_record
 
 
 class TestSqliteTrackerContract(TrackerContract):
-    backend_name = "sqlite"
+    record = registered_record("tracker", "sqlite")
 
     @pytest.fixture
     def tracker(self, tmp_path: Path):
-        tracker = SqliteTracker(tmp_path / "runs.db")
+        """Built as mldock builds it from ``[tracking] uri`` (relative to the project folder)."""
+        tracker = self.record.build(FactoryContext(uri="sqlite:///.mldock/runs.db",
+                                                   project_dir=tmp_path))
+        assert isinstance(tracker, SqliteTracker)
         yield tracker
         tracker.close()
 

@@ -1,14 +1,17 @@
 """Conformance tests for :class:`mldock.interfaces.Builder` backends (need a Docker engine).
 
-Subclass :class:`BuilderContract` and give a ``builder`` fixture. The tests build tiny images
+Subclass :class:`BuilderContract`, set ``record`` and give a ``builder`` fixture built through the
+record's factory. The tests build tiny images
 ``FROM`` :attr:`BuilderContract.base_image` (no pull is attempted: the image must exist locally) and
 remove every tag they create. Without an engine they skip, or fail when
 ``MLDOCK_REQUIRE_DOCKER=1``::
 
     class TestMyBuilder(BuilderContract):
+        record = registered_record("builder", "mybuilder")
+
         @pytest.fixture
-        def builder(self):
-            return MyBuilder()
+        def builder(self, tmp_path):
+            return self.record.build(FactoryContext(project_dir=tmp_path))
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +27,24 @@ import pytest
 
 from mldock.errors import MldockError
 from mldock.interfaces import Builder, BuildRequest, HealthCheck
-from mldock.testing._common import require_capability
+from mldock.testing._common import Capability, ContractBase, require_capability
 from mldock.testing.docker import require_docker, require_image
 
 REPOSITORY = "mldock-contract-build"
 
 
 @pytest.mark.docker
-class BuilderContract:
+class BuilderContract(ContractBase):
     """What every builder promises: real images, skipped rebuilds, failures that name the step.
 
-    Capability flags: ``supports_push`` (also set :attr:`push_repository` to a registry repository
-    the test may push to, e.g. ``localhost:5000/mldock-contract``).
+    Capability flags, from the record: ``supports_push`` (``push``; also set
+    :attr:`push_repository` to a registry repository the test may push to, e.g.
+    ``localhost:5000/mldock-contract``), ``supports_cache_skip`` (``cache-skip``).
     """
 
-    backend_name: str | None = None
-    supports_push = False
+    concern = "builder"
+    supports_push = Capability("push")
+    supports_cache_skip = Capability("cache-skip")
     push_repository: str | None = None
     base_image = os.environ.get("MLDOCK_TEST_BASE_IMAGE", "python:3.11-slim")
 
@@ -69,6 +74,17 @@ class BuilderContract:
             if name.startswith(f"{REPOSITORY}:"):
                 with contextlib.suppress(Exception):  # best-effort cleanup
                     docker_engine.images.remove(name)
+
+    @pytest.fixture
+    def push_target(self) -> str | None:
+        """The registry repository :meth:`test_push` pushes to: :attr:`push_repository` unless
+        overridden (e.g. ``f"{registry.host}/mldock-contract"`` on a registry the test starts)."""
+        return self.push_repository
+
+    @pytest.fixture
+    def push_auth(self) -> Mapping[str, str] | None:
+        """Credentials for ``push_target`` (``{"username", "password"}``); None: the engine's."""
+        return None
 
     def request(self, context: Path, tag: str, *steps: str, **kwargs: Any) -> BuildRequest:
         """A BuildRequest for a Dockerfile of ``FROM base_image`` plus ``steps``."""
@@ -112,6 +128,7 @@ class BuilderContract:
 
         Usually fails when the builder checks the build cache instead of the tag.
         """
+        require_capability(self, "supports_cache_skip")
         request = self.request(tmp_path / "ctx", tag, "RUN echo once > /once.txt")
         first = builder.build(request)
         second = builder.build(request)
@@ -146,15 +163,24 @@ class BuilderContract:
         checks = builder.check()
         assert all(isinstance(c, HealthCheck) and c.ok for c in checks), checks
 
-    def test_push(self, builder: Builder, tag: str, tmp_path: Path) -> None:
-        """push() sends the image to :attr:`push_repository` and returns its registry digest.
+    def test_push(self, builder: Builder, docker_engine: Any, tag: str, tmp_path: Path,
+                  push_target: str | None, push_auth: Mapping[str, str] | None) -> None:
+        """push() sends the image to the ``push_target`` repository and returns its registry digest.
 
-        Usually fails when push stream errors (denied, unknown blob) are not checked line by line.
+        Usually fails when push stream errors (denied, unknown blob) are not checked line by line,
+        when ``auth`` is not passed to the engine, or when the digest is the local image id.
         """
-        require_capability(self, "supports_push", "push")
-        if not self.push_repository:
-            pytest.skip(f"{type(self).__name__} sets no push_repository to push to")
+        require_capability(self, "supports_push")
+        if not push_target:
+            pytest.skip(f"{type(self).__name__} gives no push_target: override that fixture (or set"
+                        " push_repository) to a registry repository the test may push to")
         builder.build(self.request(tmp_path / "ctx", tag, "RUN echo push > /push.txt"))
-        result = builder.push(tag, self.push_repository)
-        assert result.digest.startswith("sha256:")
-        assert result.reference.startswith(self.push_repository)
+        pushed = f"{push_target}:{tag.rpartition(':')[2]}"
+        try:
+            result = builder.push(tag, push_target, auth=push_auth)
+        finally:  # the builder tags the image as push_target:<tag> before pushing: remove it
+            with contextlib.suppress(Exception):
+                docker_engine.images.remove(pushed)
+        assert result.reference == pushed, result
+        assert result.digest.startswith("sha256:"), result
+        assert result.digest != docker_engine.images.get(tag).id, "a local id, not the registry's"

@@ -1,17 +1,18 @@
 """Conformance tests for :class:`mldock.interfaces.Deployer` backends (need a Docker engine).
 
-Subclass :class:`DeployerContract` and give a ``deployer`` fixture. By default the tests deploy a
-tiny echo image built here ``FROM`` :attr:`DeployerContract.base_image`: it answers the health routes
-with 200 and every POST with ``{"echo": <the JSON body>}``; ``train`` writes ``model.txt`` into
-``$MLDOCK_MODEL_DIR`` (default ``/opt/ml/model``). Cloud deployers override ``serving_image`` (a
-pushed image), ``model_uri``, :meth:`deploy_request` and :meth:`training_job`::
+Subclass :class:`DeployerContract`, set ``record`` and give a ``deployer`` fixture built through
+the record's factory. By default the tests deploy a tiny echo image built here ``FROM``
+:attr:`DeployerContract.base_image`: it answers the health routes with 200 and every POST with
+``{"echo": <the JSON body>}``; ``train`` writes ``model.txt`` into ``$MLDOCK_MODEL_DIR`` (default
+``/opt/ml/model``). Cloud deployers override ``serving_image`` (a pushed image), ``model_uri``,
+:meth:`deploy_request` and :meth:`training_job`::
 
     class TestMyDeployer(DeployerContract):
-        supports_training = False
+        record = registered_record("deployer", "mydeployer")
 
         @pytest.fixture
         def deployer(self, tmp_path):
-            return MyDeployer(tmp_path)
+            return self.record.build(FactoryContext(project_dir=tmp_path))
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import Any
 import pytest
 
 from mldock.errors import NotFoundError
-from mldock.interfaces import Deployer, DeployRequest, Prediction, TrainingJob
-from mldock.testing._common import require_capability
+from mldock.interfaces import Deployer, Deployment, DeployRequest, Prediction, TrainingJob
+from mldock.testing._common import Capability, ContractBase, require_capability
 from mldock.testing.docker import require_docker, require_image
 
 ECHO_SERVER = '''\
@@ -77,16 +78,17 @@ esac
 
 
 @pytest.mark.docker
-class DeployerContract:
+class DeployerContract(ContractBase):
     """What every deployer promises: the MLflow-like endpoint cycle, and NotFoundError for names
     it does not know.
 
-    Capability flags: ``supports_serving`` (default True), ``supports_training``.
+    Capability flags, from the record: ``supports_serving`` (``serving``), ``supports_training``
+    (``training``).
     """
 
-    backend_name: str | None = None
-    supports_serving = True
-    supports_training = True
+    concern = "deployer"
+    supports_serving = Capability("serving")
+    supports_training = Capability("training")
     base_image = os.environ.get("MLDOCK_TEST_BASE_IMAGE", "python:3.11-slim")
 
     # --- what a subclass provides or overrides ----------------------------------------------------
@@ -156,13 +158,11 @@ class DeployerContract:
         """A unique endpoint name, undeployed after the test whatever happened."""
         name = f"mldock-contract-{uuid.uuid4().hex[:8]}"
         yield name
-        try:
+        with contextlib.suppress(NotFoundError):  # the test may have undeployed it already
             deployer.undeploy(name)
-        except NotFoundError:
-            pass
 
-    def _deploy(self, deployer: Deployer, name: str, image: str, model_uri: str):
-        require_capability(self, "supports_serving", "serving")
+    def _deploy(self, deployer: Deployer, name: str, image: str, model_uri: str) -> Deployment:
+        require_capability(self, "supports_serving")
         return deployer.deploy(self.deploy_request(name, image, model_uri))
 
     # --- serving --------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ class DeployerContract:
 
         Usually fails when the SDK's NotFound (docker.errors.NotFound, botocore ClientError) leaks.
         """
-        require_capability(self, "supports_serving", "serving")
+        require_capability(self, "supports_serving")
         name = f"mldock-contract-missing-{uuid.uuid4().hex[:8]}"
         with pytest.raises(NotFoundError, match=name):
             deployer.undeploy(name)
@@ -233,7 +233,7 @@ class DeployerContract:
 
         Usually fails when the exit code is not read, or the model folder is not collected.
         """
-        require_capability(self, "supports_training", "training")
+        require_capability(self, "supports_training")
         job = self.training_job(serving_image, tmp_path / "output", {})
         result = deployer.train(job)
         assert (result.run_id, result.status) == (job.run_id, "finished"), result
@@ -245,7 +245,7 @@ class DeployerContract:
 
         Usually fails when a failed job is reported as finished (a real bug of earlier tools).
         """
-        require_capability(self, "supports_training", "training")
+        require_capability(self, "supports_training")
         job = self.training_job(serving_image, tmp_path / "output", {"MLDOCK_CONTRACT_FAIL": "1"})
         result = deployer.train(job)
         assert result.status == "failed" and result.failure_reason, result

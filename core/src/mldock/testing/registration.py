@@ -23,6 +23,7 @@ import pytest
 
 from mldock.markers import PROJECT_NAME
 from mldock.records import NAME_PATTERN
+from mldock.testing._common import ContractBase
 
 HEAVY_MODULES = ("docker", "boto3", "botocore", "azure", "google", "mlflow", "numpy", "pandas")
 """Top-level packages a plugin module must not import when it is loaded (only in factories)."""
@@ -42,8 +43,10 @@ def _normal(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-class RegistrationContract:
-    """A plugin package's registration: entry point, light import, valid records, visible in the CLI.
+class RegistrationContract(ContractBase):
+    """A plugin package's registration: entry point, light import, valid records, shown by the CLI.
+
+    Closed like every contract: a subclass names what to check, it never overrides a test.
 
     Attributes to set: ``entry_point_name`` (the name in group ``mldock``), ``distribution`` (the
     package name on PyPI) and ``expected`` (concern -> names it must provide; concerns are
@@ -115,8 +118,9 @@ class RegistrationContract:
                 continue
             records = function()
             assert isinstance(records, (list, tuple)), f"{hook_name} must return a list"
-            for record in records:
-                assert isinstance(record, record_type), f"{hook_name} returned {record!r}"
+            for returned in records:
+                assert isinstance(returned, record_type), f"{hook_name} returned {returned!r}"
+                record: Any = returned  # a record of this concern (the table types it as object)
                 assert NAME_PATTERN.match(record.name), record.name
                 if hasattr(record, "load_config_model"):
                     model = record.load_config_model()

@@ -1,15 +1,16 @@
 """Conformance tests for :class:`mldock.interfaces.ArtifactStore` backends.
 
-Subclass :class:`ArtifactStoreContract` in a test module, give a ``store`` fixture that returns a
-fresh, empty store (for a cloud bucket: a unique prefix per test), and set the capability flags your
-backend supports. Every test says what it checks and what usually makes it fail::
+Subclass :class:`ArtifactStoreContract` in a test module, set ``record`` (capability flags come from
+its ``capabilities``) and give a ``store`` fixture that builds a fresh, empty store through the
+record's factory (for a cloud bucket: a unique prefix per test). Every test says what it checks and
+what usually makes it fail::
 
     class TestMyStore(ArtifactStoreContract):
-        supports_delete = True
+        record = registered_record("storage", "mystore")
 
         @pytest.fixture
         def store(self, tmp_path):
-            return MyStore(root=tmp_path)
+            return self.record.build(FactoryContext(uri=f"mystore://{tmp_path}"))
 
         def corrupt(self, store, key):  # optional: enables the hash-verification test
             ...
@@ -26,25 +27,34 @@ import pytest
 
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ArtifactStore, HealthCheck
-from mldock.testing._common import backend_label, make_sample_tree, require_capability, snapshot
+from mldock.testing._common import (
+    Capability,
+    ContractBase,
+    backend_label,
+    make_sample_tree,
+    require_capability,
+    snapshot,
+)
 
 BAD_KEYS = ["", "/absolute", "a/../b", "..", "a//b", "a/", "./a", "a/./b", "a\\b", "nul\x00byte"]
 
 
-class ArtifactStoreContract:
+class ArtifactStoreContract(ContractBase):
     """The behaviour every artifact store promises (see :class:`~mldock.interfaces.ArtifactStore`).
 
-    Capability flags (class attributes): ``supports_delete``, ``supports_list``,
-    ``supports_concurrency`` (readers polling during a write), ``supports_content_addressing``
-    (needs :meth:`bytes_sent`), ``supports_modes`` (file permission bits survive a tree roundtrip).
+    Capability flags, from the record: ``supports_delete`` (``delete``), ``supports_list``
+    (``list``), ``supports_concurrency`` (``atomic``: readers polling during a write),
+    ``supports_content_addressing`` (``content-addressed``; needs :meth:`bytes_sent`). Expected of
+    every store unless narrowed: ``supports_modes`` (``file-modes``: permission bits survive a tree
+    roundtrip).
     """
 
-    backend_name: str | None = None
-    supports_delete = True
-    supports_list = True
-    supports_concurrency = True
-    supports_content_addressing = True
-    supports_modes = True
+    concern = "storage"  # flags from the record's capabilities (mldock.testing._common)
+    supports_delete = Capability("delete")
+    supports_list = Capability("list")
+    supports_concurrency = Capability("atomic")
+    supports_content_addressing = Capability("content-addressed")
+    supports_modes = Capability("file-modes", baseline=True)
 
     # --- what a subclass provides --------------------------------------------------------------
     @pytest.fixture

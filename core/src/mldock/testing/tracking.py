@@ -1,13 +1,16 @@
 """Conformance tests for :class:`mldock.interfaces.Tracker` backends.
 
-Subclass :class:`TrackerContract`, give a ``tracker`` fixture returning a working tracker (an empty
-one is best; tests use unique project names so a shared server also works), and set capability
-flags. Override :meth:`TrackerContract.reopen` to enable the durability test::
+Subclass :class:`TrackerContract`, set ``record`` and give a ``tracker`` fixture built through the
+record's factory (an empty tracker is best; tests use unique project names so a shared server also
+works). Capability flags come from the record; narrow one with a reason if you must. Override
+:meth:`TrackerContract.reopen` to enable the durability test::
 
     class TestMyTracker(TrackerContract):
+        record = registered_record("tracker", "mytracker")
+
         @pytest.fixture
         def tracker(self, tmp_path):
-            t = MyTracker(tmp_path / "runs")
+            t = self.record.build(FactoryContext(uri=f"my://{tmp_path}/runs"))
             yield t
             t.close()
 
@@ -26,26 +29,27 @@ import pytest
 
 from mldock.errors import NotFoundError
 from mldock.interfaces import ArtifactRef, HealthCheck, Lineage, Metric, RunStatus, Tracker
-from mldock.testing._common import backend_label, require_capability
+from mldock.testing._common import Capability, ContractBase, backend_label, require_capability
 
 
 def _project() -> str:
     return f"contract-{uuid.uuid4().hex[:10]}"
 
 
-class TrackerContract:
+class TrackerContract(ContractBase):
     """The behaviour every tracker promises (see :class:`~mldock.interfaces.Tracker`).
 
-    Capability flags: ``supports_artifacts``, ``supports_concurrency`` (threads logging at once
-    through one tracker), ``supports_typed_params`` (params read back as int/float/bool/list, not
-    strings), ``supports_nan_metrics``.
+    Capability flags, from the record: ``supports_artifacts`` (``artifacts``),
+    ``supports_concurrency`` (``concurrent-writers``: threads logging at once through one tracker).
+    Expected of every tracker unless narrowed: ``supports_typed_params`` (``typed-params``: params
+    read back as int/float/bool/list, not strings), ``supports_nan_metrics`` (``nan-metrics``).
     """
 
-    backend_name: str | None = None
-    supports_artifacts = True
-    supports_concurrency = True
-    supports_typed_params = True
-    supports_nan_metrics = True
+    concern = "tracker"
+    supports_artifacts = Capability("artifacts")
+    supports_concurrency = Capability("concurrent-writers")
+    supports_typed_params = Capability("typed-params", baseline=True)
+    supports_nan_metrics = Capability("nan-metrics", baseline=True)
 
     @pytest.fixture
     def tracker(self) -> Tracker:
@@ -125,7 +129,7 @@ class TrackerContract:
 
         Usually fails when only the URI is stored.
         """
-        require_capability(self, "supports_artifacts", "artifacts")
+        require_capability(self, "supports_artifacts")
         refs = [ArtifactRef("runs/x/model", "file:///s/runs/x/model", "a" * 64, 10, "tree"),
                 ArtifactRef("runs/x/report.html", "file:///s/runs/x/report.html", "b" * 64, 3)]
         run_id = tracker.create_run(_project())
@@ -140,8 +144,10 @@ class TrackerContract:
         Usually fails when values are upserted per key (losing history) or returned by insert order.
         """
         run_id = tracker.create_run(_project())
-        tracker.log_metrics(run_id, [Metric("loss", 0.5, 2, 1000.0), Metric("loss", 0.9, 0, 1000.0)])
-        tracker.log_metrics(run_id, [Metric("loss", 0.7, 1, 1000.0), Metric("acc", 0.1, 0, 1000.0)])
+        tracker.log_metrics(run_id, [Metric("loss", 0.5, 2, 1000.0),
+                                     Metric("loss", 0.9, 0, 1000.0)])
+        tracker.log_metrics(run_id, [Metric("loss", 0.7, 1, 1000.0),
+                                     Metric("acc", 0.1, 0, 1000.0)])
         tracker.flush()
         history = tracker.metric_history(run_id, "loss")
         assert [(m.step, m.value) for m in history] == [(0, 0.9), (1, 0.7), (2, 0.5)]
@@ -175,7 +181,7 @@ class TrackerContract:
 
         Usually fails because SQL databases store NaN as NULL, or JSON refuses it.
         """
-        require_capability(self, "supports_nan_metrics", "NaN metrics")
+        require_capability(self, "supports_nan_metrics")
         run_id = tracker.create_run(_project())
         tracker.log_metrics(run_id, [Metric("loss", 1.0, 0), Metric("loss", math.nan, 1)])
         tracker.flush()
@@ -187,7 +193,7 @@ class TrackerContract:
 
         Usually fails when the buffer or connection is shared without a lock.
         """
-        require_capability(self, "supports_concurrency", "concurrent writers")
+        require_capability(self, "supports_concurrency")
         run_id = tracker.create_run(_project())
 
         def work(offset: int) -> None:
