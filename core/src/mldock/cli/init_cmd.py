@@ -139,6 +139,20 @@ def _template_rows() -> list[dict[str, Any]]:
 
 # --- rendering ----------------------------------------------------------------------------------
 
+ENVIRONMENTS_KEY = "_mldock_environments"
+"""The context key a template's ``mldock.toml`` prints its commented environments from: the
+installed deployers' example blocks (:mod:`mldock.host.examples`), so a new cloud plugin shows up
+in new projects without an edit of the templates. A template that lacks the key ignores it."""
+
+
+def _environments(name: str) -> str:
+    from mldock.host import get_host
+    from mldock.host.examples import environments_block
+
+    slug = re.sub(r"\s+", "-", name.strip().lower())
+    return environments_block(get_host().registry, slug)
+
+
 
 def render(template: Template, name: str, output_dir: Path, *, no_input: bool, force: bool,
            checkout: str | None = None) -> Path:
@@ -149,7 +163,8 @@ def render(template: Template, name: str, output_dir: Path, *, no_input: bool, f
 
     from cookiecutter import exceptions as cc
 
-    context = {**template.defaults, "project_name": name}
+    context = {**template.defaults, "project_name": name,
+               ENVIRONMENTS_KEY: _environments(name)}
     _quiet_cookiecutter_logs()
     try:
         with _git_fails_fast():
