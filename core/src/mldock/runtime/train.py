@@ -8,14 +8,16 @@ FailureReason, so the error line comes first and the traceback after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from mldock.runtime import gcs, refs
+from mldock.runtime import finish, gcs, refs
 from mldock.runtime.context import TrainingContext, build_context, every_host_writes_model
 from mldock.runtime.logs import log
 from mldock.runtime.manifest import write_manifest
@@ -70,10 +72,8 @@ def _install_stop_handler(ctx: TrainingContext) -> None:
                 log(f"stop callback {getattr(callback, '__name__', callback)!r} failed: "
                     f"{type(exc).__name__}: {exc}")
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
                 stream.flush()
-            except (OSError, ValueError, RuntimeError):
-                pass
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
@@ -127,6 +127,17 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
         _write_failure(failure, message)
         return EXIT_USAGE
 
+    holder = finish.hold(ctx.rank, ctx.world_size, env) if platform == SAGEMAKER else None
+    try:
+        return _train_and_publish(train_fn, ctx, env, platform, failure)
+    finally:
+        if holder is not None:
+            holder.release()  # done or failed: the other hosts may exit now
+
+
+def _train_and_publish(train_fn: Any, ctx: TrainingContext, env: Mapping[str, str],
+                       platform: str, failure: Path | None) -> int:
+    """Run ``train(ctx)``; on the primary write the manifest and upload, on others wait."""
     _install_stop_handler(ctx)
     log(f"training {env.get('MLDOCK_TRAIN')} on {platform} (job {ctx.job_id}, run {ctx.run_id},"
         f" rank {ctx.rank}/{ctx.world_size})")
@@ -144,6 +155,8 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
 
     if not ctx.is_primary:
         _discard_secondary_model(ctx, env)
+        if platform == SAGEMAKER:
+            finish.wait_for_primary(ctx.rank, ctx.world_size, ctx.master_addr, env)
         return EXIT_OK
     try:
         write_manifest(ctx.model_dir, predictor=env.get("MLDOCK_PREDICTOR") or None,
