@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from mldock.errors import MldockError, NotFoundError
-from mldock.local.hashing import hash_tree, manifest_bytes
+from mldock.cas import hash_tree, manifest_bytes
 from mldock.testing._common import snapshot
 
 KEY = "runs/1/model"

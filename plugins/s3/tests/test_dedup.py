@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mldock.local.hashing import hash_tree, manifest_bytes
+from mldock.cas import hash_tree, manifest_bytes
 from mldock.testing._common import snapshot
 
 

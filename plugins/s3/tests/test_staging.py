@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from mldock.local.hashing import hash_tree
+from mldock.cas import hash_tree
 
 
 def _listing(s3, bucket: str, prefix: str) -> dict[str, bytes]:

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from botocore import exceptions as bce
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
 
-CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile (AWS_PROFILE or"
-                    " [storage.s3] profile) or log in with 'aws sso login'")
+CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a profile"
+                    " (AWS_PROFILE or [storage.s3] profile) or log in with 'aws sso login'")
 ACCESS_CODES = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "AccountProblem",
                 "InvalidObjectState"}
 REJECTED_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
@@ -52,7 +52,8 @@ def describe(exc: BaseException, *, action: str, bucket: str, key: str | None = 
         return MldockError(f"cannot {action}: the AWS credentials for {where} are incomplete"
                            f" ({exc.kwargs.get('cred_var', 'a value')} is missing)",
                            hint=CREDENTIALS_HINT)
-    if isinstance(exc, (bce.TokenRetrievalError, bce.SSOTokenLoadError, bce.UnauthorizedSSOTokenError)):
+    sso_errors = (bce.TokenRetrievalError, bce.SSOTokenLoadError, bce.UnauthorizedSSOTokenError)
+    if isinstance(exc, sso_errors):
         return MldockError(f"cannot {action}: the AWS SSO session for {where} has expired",
                            hint="log in again with 'aws sso login'")
     if isinstance(exc, bce.ProfileNotFound):

@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from mldock.cas import CHUNK_SIZE, validate_key
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.interfaces import ProgressSink, null_progress
-from mldock.local.hashing import CHUNK_SIZE
-from mldock.local.storage import validate_key
 
 from mldock_s3.client import S3Connection
 from mldock_s3.errors import is_missing, translated
 from mldock_s3.location import S3Location
-from mldock_s3.progress import TransferProgress, human
+from mldock_s3.progress import TransferProgress, human, subscriber
 
 PLAIN_MD5 = re.compile(r'^"?[0-9a-f]{32}"?$')
 STATE_SUFFIX = ".mldock-fetch.json"
@@ -133,7 +132,7 @@ def _download_all(conn: S3Connection, bucket: str, objects: list[RemoteObject], 
         manager = stack.enter_context(create_transfer_manager(conn.client, config))
         pending = [(obj, target, temp,
                     manager.download(bucket, obj.key, temp,
-                                     subscribers=[_Known(obj), meter.subscriber()]))
+                                     subscribers=[_Known(obj), subscriber(meter)]))
                    for obj, target, temp in staged]
         for obj, target, temp, future in pending:
             future.result()

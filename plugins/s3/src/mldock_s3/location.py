@@ -32,8 +32,9 @@ class S3Location:
             raise UsageError(f"invalid S3 URI {uri!r}: {bucket!r} is not a bucket name",
                              hint=URI_HINT)
         if "\\" in prefix or any(ord(c) < 32 for c in prefix):
-            raise UsageError(f"invalid S3 URI {uri!r}: the key has a backslash or control character",
-                             hint=URI_HINT)
+            raise UsageError(
+                f"invalid S3 URI {uri!r}: the key has a backslash or control character",
+                hint=URI_HINT)
         return cls(bucket, prefix.strip("/"))
 
     @property

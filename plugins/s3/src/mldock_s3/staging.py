@@ -14,14 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mldock.interfaces.common import ProgressSink, null_progress
-from mldock.local.hashing import hash_tree, manifest_bytes
+from mldock.cas import hash_tree, manifest_bytes
+from mldock.interfaces import ProgressSink, null_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from mldock_s3.store import S3ArtifactStore
 
 
-def stage_folder(store: "S3ArtifactStore", folder: Path, digest: str, *,
+def stage_folder(store: S3ArtifactStore, folder: Path, digest: str, *,
                  progress: ProgressSink = null_progress) -> str:
     """Upload ``folder`` under ``data/<digest>/`` unless already complete; return its URI."""
     from boto3.s3.transfer import create_transfer_manager
