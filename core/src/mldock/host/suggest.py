@@ -5,10 +5,10 @@ from __future__ import annotations
 import difflib
 
 FIRST_PARTY: dict[str, str] = {
-    # backend names and URI schemes of mldock's own plugin packages
+    # backend names and URI schemes of mldock's own plugin packages. Checked against what each
+    # installed package really registers (core/tests/host/test_suggest.py), both ways.
     "s3": "mldock-s3",
     "sagemaker": "mldock-aws",
-    "ecr": "mldock-aws",
     "azureml": "mldock-azure",
     "azure-ml": "mldock-azure",
     "acr": "mldock-azure",
