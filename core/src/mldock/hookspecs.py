@@ -5,9 +5,9 @@ Two kinds of hooks:
 * **Registration hooks** (``mldock_builders`` … ``mldock_templates``) return an iterable of frozen
   records describing what the plugin contributes. They must be cheap: no SDK imports, no I/O.
   Only :mod:`mldock.host.registry` calls them.
-* **Lifecycle hooks** (``mldock_before_build`` … ``mldock_deployed``) are broadcasts that let a plugin
-  react to what mldock does (notify, tag, audit). Their return values are ignored; an exception
-  in one is reported as a warning and never fails the command.
+* **Lifecycle hooks** (``mldock_before_build`` … ``mldock_deployed``) are broadcasts that let a
+  plugin react to what mldock does (notify, tag, audit). Their return values are ignored; an
+  exception in one is reported as a warning and never fails the command.
 
 Implement a hook with the ``mldock.hookimpl`` marker in the module named by your entry point::
 
@@ -20,8 +20,9 @@ The reference with every signature and an example plugin per hook is ``docs/hook
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from mldock.markers import hookspec
 
@@ -69,7 +70,7 @@ def mldock_storages() -> Iterable[StorageRecord]:
 
 @hookspec
 def mldock_trackers() -> Iterable[TrackerRecord]:
-    """Register run trackers, selected by the scheme of ``[tracking] uri`` or ``[tracking] backend``.
+    """Register run trackers, picked by the scheme of ``[tracking] uri`` or ``[tracking] backend``.
 
     Example::
 

@@ -57,7 +57,7 @@ def list_plugins(
 
 @app.command("doctor")
 def doctor() -> None:
-    """Show every plugin problem in full: tracebacks, unknown hooks, name clashes, bad config models."""
+    """Show every plugin problem in full: tracebacks, unknown hooks, name clashes, bad configs."""
     from mldock.host import get_host
     from mldock.host.registry import CONCERNS
 

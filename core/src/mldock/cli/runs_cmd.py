@@ -95,7 +95,8 @@ def export(run_id: str = typer.Argument(..., help="Run id (a unique prefix is en
            dest: Path | None = typer.Argument(None, metavar="[DIR]",
                                               help="Folder to write (default ./<run-id>-model)."),
            force: bool = typer.Option(False, "--force", help="Replace DIR if it is not empty."),
-           json_: bool = typer.Option(False, "--json", help="Print where it went as JSON.")) -> None:
+           json_: bool = typer.Option(False, "--json", help="Print where it went as JSON."),
+           ) -> None:
     """Write a run's model folder to DIR, verified against the stored hashes."""
     from mldock.cli.export import default_dir, export_model
     from mldock.cli.output import info
@@ -138,7 +139,8 @@ def compare(run_ids: list[str] = typer.Argument(..., help="Two or more run ids."
 
 @logs_app.command()
 def logs(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
-         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends.")) -> None:
+         follow: bool = typer.Option(False, "--follow", "-f",
+                                     help="Keep printing until it ends.")) -> None:
     """Print the run's training log; with -f, until the run ends (its container exits, or
     its owner is found gone)."""
     from mldock.errors import NotFoundError

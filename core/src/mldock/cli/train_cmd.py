@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from typing import List, Optional
 
 import typer
 
@@ -12,13 +11,13 @@ from mldock.cli.output import info
 app = typer.Typer(help="Train in the image and track the run.")
 
 
-def _raise_interrupt(signum, frame):  # noqa: ANN001 - signal handler signature
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 @app.command()
 def train(
-    param: Optional[List[str]] = typer.Option(
+    param: list[str] | None = typer.Option(
         None, "--param", "-p", metavar="KEY=VALUE",
         help="Override a hyperparameter (repeatable); values are JSON-decoded when they can be."),
     no_container: bool = typer.Option(
@@ -42,7 +41,7 @@ def train(
                                progress=(lambda line: None) if quiet else info)
     except KeyboardInterrupt:
         info("training stopped: the run is marked killed")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         session.close()

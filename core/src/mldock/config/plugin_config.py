@@ -1,9 +1,10 @@
 """Base class and field types for plugins' config models.
 
-A plugin's options live in ``[<section>.<backend>]`` of ``mldock.toml`` (e.g. ``[deploy.sagemaker]``)
-and are validated by the model its record names. Subclass :class:`PluginConfig` so that unknown keys
-are errors (a typo never passes silently), and use :data:`EnvSecret` for anything secret: the file
-only ever holds the *name* of an environment variable, never the value.
+A plugin's options live in ``[<section>.<backend>]`` of ``mldock.toml``
+(e.g. ``[deploy.sagemaker]``) and are validated by the model its record names. Subclass
+:class:`PluginConfig` so that unknown keys are errors (a typo never passes silently), and use
+:data:`EnvSecret` for anything secret: the file only ever holds the *name* of an environment
+variable, never the value.
 """
 
 from __future__ import annotations

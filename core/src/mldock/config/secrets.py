@@ -50,7 +50,7 @@ def is_secret_key(key: str) -> bool:
     words = _words(key)
     if words in (["token"], ["pat"], ["sas"]):
         return True
-    for before, word in zip(["", *words], words):
+    for before, word in zip(["", *words], words, strict=False):
         if word in ("sas",) or (before, word) in _SECRET_PAIRS:
             return True
         if word in ("token", "tokens") and before in _TOKEN_QUALIFIERS:

@@ -244,13 +244,19 @@ def write_context_tar(request: BuildRequest, fileobj: IO[bytes] | None = None) -
             if entry.data is not None:
                 tar.addfile(info, io.BytesIO(entry.data))
             elif entry.kind == "file":
-                assert entry.source is not None
-                with entry.source.open("rb") as handle:  # streamed: large files stay on disk
+                with _source(entry).open("rb") as handle:  # streamed: large files stay on disk
                     tar.addfile(info, handle)
             else:
                 tar.addfile(info)
     out.seek(0)
     return out
+
+
+def _source(entry: ContextEntry) -> Path:
+    """The file an entry without inline data copies (an entry always has one or the other)."""
+    if entry.source is None:
+        raise ValueError(f"context entry {entry.path!r} has neither data nor a source file")
+    return entry.source
 
 
 def _tar_info(entry: ContextEntry) -> tarfile.TarInfo:
@@ -262,8 +268,7 @@ def _tar_info(entry: ContextEntry) -> tarfile.TarInfo:
         info.size = len(entry.data)
         info.mtime = 0
         return info
-    assert entry.source is not None
-    status = entry.source.lstat()
+    status = _source(entry).lstat()
     info.mtime = int(status.st_mtime)
     if entry.kind == "dir":
         info.type = tarfile.DIRTYPE

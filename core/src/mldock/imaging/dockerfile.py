@@ -134,7 +134,8 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         f"COPY {RUNTIME_DIR}/bin/ /usr/local/bin/",
         f"RUN python -m compileall -q {RUNTIME_ROOT}",
         "ENV " + " \\\n    ".join(f"{key}={json.dumps(value)}" for key, value in env.items()),
-        f"LABEL {LABEL_PROJECT}={json.dumps(spec.project)} {LABEL_VERSION}={json.dumps(__version__)}",
+        (f"LABEL {LABEL_PROJECT}={json.dumps(spec.project)}"
+         f" {LABEL_VERSION}={json.dumps(__version__)}"),
         f"EXPOSE {PORT}",
         # No CMD: without a command the runtime decides by environment (a training job trains,
         # anything else serves); SageMaker SDK 3.x local mode starts training with no command.

@@ -39,7 +39,7 @@ CONFIG_LABELS = {
     "source": "[project] source", "requirements": "[project] requirements",
     "extra_ca_bundle": "[build] extra_ca_bundle", "pip_index_url": "[build] pip_index_url",
 }
-"""Labels of the ``config:`` items (fields of :class:`~mldock.imaging.dockerfile.DockerfileSpec`)."""
+"""Labels of the ``config:`` items (the fields of :class:`.dockerfile.DockerfileSpec`)."""
 
 _URL_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
 

@@ -33,8 +33,9 @@ def local_locations(config: ResolvedConfig) -> list[tuple[str, str]]:
     if tracking.startswith("sqlite:///"):
         named.append(("tracking.uri", tracking[len("sqlite:///"):]))
     found: list[tuple[str, str]] = []
-    for key, location in named:
-        parts = urlsplit(location)
+    for key, named_location in named:
+        parts = urlsplit(named_location)
+        location = named_location
         if parts.scheme == "file":
             location = parts.path
         elif parts.scheme and len(parts.scheme) > 1:

@@ -117,5 +117,6 @@ def tag_for(repository: str, digest_hex: str) -> str:
 def _read(entry: ContextEntry) -> bytes:
     if entry.data is not None:
         return entry.data
-    assert entry.source is not None
+    if entry.source is None:
+        raise ValueError(f"context entry {entry.path!r} has neither data nor a source file")
     return entry.source.read_bytes()

@@ -1,7 +1,8 @@
 """The four interfaces every backend implements: build, storage, tracking, deploy.
 
 Core code talks only to these classes; plugins subclass them. Each interface lists the capability
-flags its records may declare, and :mod:`mldock.testing` holds one contract test class per interface.
+flags its records may declare, and :mod:`mldock.testing` holds one contract test class per
+interface.
 """
 
 from mldock.interfaces.builder import Builder, BuildRequest, BuildResult, PushResult
@@ -9,12 +10,12 @@ from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
 from mldock.interfaces.deploy import (
     BatchRequest,
     BatchResult,
-    MetricsSink,
-    RegistryTarget,
     Deployer,
-    DeployRequest,
     Deployment,
+    DeployRequest,
+    MetricsSink,
     Prediction,
+    RegistryTarget,
     TrainingJob,
     TrainingResult,
 )
@@ -30,10 +31,9 @@ from mldock.interfaces.tracking import (
 
 __all__ = [
     "ArtifactRef",
+    "ArtifactStore",
     "BatchRequest",
     "BatchResult",
-    "RegistryTarget",
-    "ArtifactStore",
     "BuildRequest",
     "BuildResult",
     "Builder",
@@ -47,6 +47,7 @@ __all__ = [
     "Prediction",
     "ProgressSink",
     "PushResult",
+    "RegistryTarget",
     "RunRecord",
     "RunStatus",
     "Tracker",

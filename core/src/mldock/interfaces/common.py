@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 ProgressSink = Callable[[str], None]
 """Receives human-readable progress lines (build steps, upload progress, job status)."""

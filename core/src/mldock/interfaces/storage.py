@@ -46,7 +46,8 @@ class ArtifactStore(ABC):
     uri: str
 
     @abstractmethod
-    def put_file(self, source: Path, key: str, *, progress: ProgressSink = null_progress) -> ArtifactRef:
+    def put_file(self, source: Path, key: str, *,
+                 progress: ProgressSink = null_progress) -> ArtifactRef:
         """Store one file under ``key`` (replacing what was there) and return its reference."""
 
     @abstractmethod
@@ -54,7 +55,8 @@ class ArtifactStore(ABC):
         """Fetch the file stored under ``key`` into ``dest``, verifying its hash."""
 
     @abstractmethod
-    def put_tree(self, source: Path, key: str, *, progress: ProgressSink = null_progress) -> ArtifactRef:
+    def put_tree(self, source: Path, key: str, *,
+                 progress: ProgressSink = null_progress) -> ArtifactRef:
         """Store a directory tree under ``key``; visible to readers only when complete."""
 
     @abstractmethod

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Iterable, Mapping
+from enum import StrEnum
+from typing import Any
 
 from mldock.interfaces.common import HealthCheck
 from mldock.interfaces.storage import ArtifactRef
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Where a run is in its life. ``killed`` means stopped by a signal or by the user."""
 
     RUNNING = "running"
@@ -24,8 +25,8 @@ class RunStatus(str, Enum):
         return self is not RunStatus.RUNNING
 
 
-def terminal_status(run_id: str, status: "RunStatus | str") -> RunStatus:
-    """``status`` as a terminal :class:`RunStatus`, or a usage error: what ``finish_run`` accepts."""
+def terminal_status(run_id: str, status: RunStatus | str) -> RunStatus:
+    """``status`` as a terminal :class:`RunStatus` (as ``finish_run`` takes it) or a usage error."""
     from mldock.errors import UsageError
 
     try:
@@ -87,8 +88,8 @@ class Lineage:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Lineage":
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, data: Mapping[str, Any]) -> Lineage:
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -213,6 +214,7 @@ class Tracker(ABC):
 
     def flush(self) -> None:
         """Make buffered writes durable. Default: nothing buffered."""
+        return
 
     def close(self) -> None:
         """Flush and release resources."""

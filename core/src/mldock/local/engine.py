@@ -13,7 +13,7 @@ ENGINE_HINT = ("start Docker (e.g. 'sudo systemctl start docker' or Docker Deskt
 
 
 def docker_client(timeout: int = 120) -> Any:
-    """A docker SDK client that has answered a ping; raises a one-line error if no engine answers."""
+    """A docker SDK client that has answered a ping; a one-line error if no engine answers."""
     import docker
     from docker.errors import DockerException
 

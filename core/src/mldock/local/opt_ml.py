@@ -9,8 +9,9 @@ SageMaker gives it: ``input/config/hyperparameters.json`` (every value a string)
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 HOST_NAME = "algo-1"
 
@@ -28,7 +29,8 @@ def layout(root: Path, hyperparameters: Mapping[str, Any], channels: Mapping[str
         folder.mkdir(parents=True, exist_ok=True)
     for name in channels:
         (root / "input" / "data" / name).mkdir(parents=True, exist_ok=True)
-    (config / "hyperparameters.json").write_text(json.dumps(encode_hyperparameters(hyperparameters)))
+    encoded = encode_hyperparameters(hyperparameters)
+    (config / "hyperparameters.json").write_text(json.dumps(encoded))
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": HOST_NAME, "hosts": [HOST_NAME], "network_interface_name": "eth0"}))
     (config / "inputdataconfig.json").write_text(json.dumps(

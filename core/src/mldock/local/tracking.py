@@ -6,8 +6,8 @@ Why it is built this way:
   queue instead of failing, so a training run, the host tailing its metrics and ``mldock runs list``
   can all use the file at once, from several processes.
 * **Buffered metrics.** :meth:`SqliteTracker.log_metrics` only appends to a list in memory. The list
-  is written with one ``executemany`` in one transaction when it holds :attr:`batch_size` values, when
-  :attr:`flush_interval` seconds have passed (a daemon thread checks), on :meth:`flush`, on
+  is written with one ``executemany`` in one transaction when it holds :attr:`batch_size` values,
+  when :attr:`flush_interval` seconds have passed (a daemon thread checks), on :meth:`flush`, on
   :meth:`close` and at interpreter exit. A training loop never waits for the disk.
 * **One connection per process**, shared by its threads under a lock; a forked child notices the new
   pid and opens its own (and drops the buffer it inherited, so nothing is written twice).
@@ -127,6 +127,10 @@ def _flush_loop(ref: weakref.ref[SqliteTracker], stop: threading.Event, wake: th
                 warned = True
         del tracker
 
+
+_LIST_RUNS = "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?"
+_LIST_PROJECT_RUNS = ("SELECT * FROM runs WHERE project = ?"
+                      " ORDER BY started_at DESC, rowid DESC LIMIT ?")
 
 class SqliteTracker(Tracker):
     """Runs tracked in a SQLite database file.
@@ -423,10 +427,12 @@ class SqliteTracker(Tracker):
 
     def list_runs(self, project: str | None = None, *, limit: int = 50) -> list[RunRecord]:
         self.flush()
-        where, args = ("WHERE project = ?", [project]) if project is not None else ("", [])
         with self._tx(write=False) as conn:
-            rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC, rowid DESC"
-                                " LIMIT ?", (*args, int(limit))).fetchall()
+            if project is None:
+                query, args = _LIST_RUNS, (int(limit),)
+            else:
+                query, args = _LIST_PROJECT_RUNS, (project, int(limit))
+            rows = conn.execute(query, args).fetchall()
             return self._records(conn, rows)
 
     def _records(self, conn: sqlite3.Connection, rows: list[tuple]) -> list[RunRecord]:
@@ -459,7 +465,7 @@ class SqliteTracker(Tracker):
                           lineage=Lineage.from_dict(json.loads(lineage or "{}")))
                 for i, project, status, started, ended, error, lineage in rows]
 
-    # --- lifecycle ----------------------------------------------------------------------------------
+    # --- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Write buffered metrics, stop the flush thread and close the connection."""
         self._check_process()

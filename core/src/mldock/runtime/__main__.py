@@ -13,6 +13,7 @@ that does not exist, while SageMaker waits for a training job to finish.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -90,10 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if (args[0] if args and not args[0].startswith("-") else default_command(os.environ)) \
             == "serve":
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         os._exit(code)
     sys.exit(code)
 

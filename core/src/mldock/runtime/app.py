@@ -188,7 +188,8 @@ class App:
         return 200, self._encode(result, kind), kind, None
 
     def vertex_predict(self, request: Request, name: str) -> Response:
-        """Vertex AI: ``{"instances": [...], "parameters": {...}}`` -> ``{"predictions": [...]}``."""
+        """Vertex AI: ``{"instances": [...], "parameters": {...}}`` in, ``{"predictions": [...]}``
+        out."""
         self._require_ready()
         kind = pl.media_type(request.headers.get("content-type"))
         if not pl.is_json_type(kind):

@@ -2,9 +2,9 @@
 
 SageMaker: ``resourceconfig.json`` (``hosts``, ``current_host``; rank = index, master = hosts[0]).
 Vertex AI: ``CLUSTER_SPEC`` (worker pools) or ``TF_CONFIG`` (chief/worker/ps). Azure ML: the
-PyTorch launcher variables ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``, ``RANK``,
-``LOCAL_RANK``, or the MPI ranks (only the master's address is known there, so ``hosts`` lists
-just it). Rank 0 is the primary: the one host whose model is published.
+PyTorch launcher variables ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``,
+``RANK``, ``LOCAL_RANK``, or the MPI ranks (only the master's address is known there, so
+``hosts`` lists just it). Rank 0 is the primary: the one host whose model is published.
 """
 
 from __future__ import annotations

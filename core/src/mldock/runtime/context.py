@@ -95,7 +95,7 @@ class TrainingContext:
         return path.parent if path.is_file() else path
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        """Record one metric: a JSON line in the metrics file and a ``mldock-metric`` stdout line."""
+        """Record one metric: a JSON line in the metrics file, a ``mldock-metric`` stdout line."""
         if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
             raise ValueError(f"metric key must be a non-empty word without spaces or '=': {key!r}")
         number = value if isinstance(value, int) and not isinstance(value, bool) else float(value)
@@ -103,7 +103,8 @@ class TrainingContext:
         line = json.dumps({"key": key, "value": number, "step": step, "timestamp": time.time()})
         with self._lock:
             if self._metrics_handle is None:
-                assert self.metrics_file is not None
+                if self.metrics_file is None:  # checked above; this narrows the type
+                    raise RuntimeError("no metrics file")
                 self.metrics_file.parent.mkdir(parents=True, exist_ok=True)
                 self._metrics_handle = self.metrics_file.open("a", encoding="utf-8", buffering=1)
             self._metrics_handle.write(line + "\n")
@@ -205,6 +206,82 @@ def _primary_only_model(model: Path, uploads: list[tuple[Path, str]], rank: int,
     return scratch, [(local, uri) for local, uri in uploads if local != model]
 
 
+@dataclass
+class _Layout:
+    """Where one platform puts the job's folders, before ``--*-dir`` arguments override them."""
+
+    model: Path
+    output: Path
+    checkpoints: Path
+    job_id: str
+    cluster: _cluster.Cluster
+    channels: dict[str, Path] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _sagemaker_layout(env: Mapping[str, str], uploads: list[tuple[Path, str]]) -> _Layout:
+    root = opt_ml(env)
+    config = root / "input" / "config"
+    data_dir = root / "input" / "data"
+    channels: dict[str, Path] = {}
+    if data_dir.is_dir():
+        channels.update({p.name: p for p in sorted(data_dir.iterdir()) if p.is_dir()})
+    if (config / "inputdataconfig.json").is_file():
+        declared = json.loads((config / "inputdataconfig.json").read_text(encoding="utf-8"))
+        channels.update({name: data_dir / name for name in declared if name not in channels})
+    arn = env.get("TRAINING_JOB_ARN", "")
+    return _Layout(
+        model=root / "model", output=root / "output" / "data", checkpoints=root / "checkpoints",
+        job_id=env.get("TRAINING_JOB_NAME") or arn.rsplit("/", 1)[-1] or _new_job_id("sagemaker"),
+        cluster=_cluster.from_sagemaker(config / "resourceconfig.json"), channels=channels,
+        params=hp.read_sagemaker(config / "hyperparameters.json"))
+
+
+def _vertex_layout(env: Mapping[str, str], uploads: list[tuple[Path, str]]) -> _Layout:
+    channels = {name: _input_location(env[var], name, env)
+                for var, name in VERTEX_CHANNELS.items() if env.get(var)}
+    model_uri = env.get("AIP_MODEL_DIR")
+    base = model_uri.rstrip("/").rsplit("/", 1)[0] if model_uri else None
+    model = _output_location(model_uri, "model", env, uploads) if model_uri \
+        else _staging(env, "model")
+    output = _output_location(f"{base}/output", "output", env, uploads) if base \
+        else _staging(env, "output")
+    ckpt = env.get("AIP_CHECKPOINT_DIR")
+    checkpoints = _output_location(ckpt, "checkpoints", env, uploads) if ckpt \
+        else _staging(env, "checkpoints")
+    return _Layout(model=model, output=output, checkpoints=checkpoints,
+                   job_id=env.get("CLOUD_ML_JOB_ID") or _new_job_id("vertex"),
+                   cluster=_cluster.from_vertex(env), channels=channels)
+
+
+def _azureml_layout(env: Mapping[str, str], uploads: list[tuple[Path, str]]) -> _Layout:
+    outputs = Path("outputs").resolve()
+    return _Layout(model=outputs / "model", output=outputs, checkpoints=outputs / "checkpoints",
+                   job_id=env.get("AZUREML_RUN_ID") or _new_job_id("azureml"),
+                   cluster=_cluster.from_azureml(env))
+
+
+def _local_layout(env: Mapping[str, str], uploads: list[tuple[Path, str]]) -> _Layout:
+    channels: dict[str, Path] = {}
+    for key, value in sorted(env.items()):
+        if key.startswith("MLDOCK_INPUT_") and value:
+            name = key[len("MLDOCK_INPUT_"):].lower()
+            channels[name] = _input_location(value, name, env)
+    base_dir = Path("mldock-output").resolve()
+    return _Layout(
+        model=Path(env.get("MLDOCK_MODEL_DIR") or base_dir / "model"),
+        output=Path(env.get("MLDOCK_OUTPUT_DIR") or base_dir / "output"),
+        checkpoints=Path(env.get("MLDOCK_CHECKPOINT_DIR") or base_dir / "checkpoints"),
+        job_id=env.get("MLDOCK_JOB_ID") or _new_job_id("local"), cluster=_cluster.single_host(),
+        channels=channels)
+
+
+_LAYOUTS: dict[str, Callable[[Mapping[str, str], list[tuple[Path, str]]], _Layout]] = {
+    SAGEMAKER: _sagemaker_layout, VERTEX: _vertex_layout, AZUREML: _azureml_layout,
+    LOCAL: _local_layout,
+}
+
+
 def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None,
                   platform: str | None = None) -> TrainingContext:
     """A context for ``platform`` (detected when None) from ``argv`` (after ``train``) and ``env``.
@@ -217,73 +294,29 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
 
     env = os.environ if env is None else env
     platform = platform or detect_training_platform(env)
+    if platform not in _LAYOUTS:
+        raise ValueError(f"unknown platform {platform!r}")
     reserved, arg_params = hp.split_reserved(hp.parse_arguments(argv))
     params = hp.read_env_json(env.get("MLDOCK_HYPERPARAMETERS"))
     uploads: list[tuple[Path, str]] = []
-    channels: dict[str, Path] = {}
-
-    if platform == SAGEMAKER:
-        root = opt_ml(env)
-        config = root / "input" / "config"
-        params.update(hp.read_sagemaker(config / "hyperparameters.json"))
-        data_dir = root / "input" / "data"
-        if data_dir.is_dir():
-            channels.update({p.name: p for p in sorted(data_dir.iterdir()) if p.is_dir()})
-        if (config / "inputdataconfig.json").is_file():
-            declared = json.loads((config / "inputdataconfig.json").read_text(encoding="utf-8"))
-            channels.update({name: data_dir / name for name in declared if name not in channels})
-        model, output, checkpoints = root / "model", root / "output" / "data", root / "checkpoints"
-        arn = env.get("TRAINING_JOB_ARN", "")
-        job_id = env.get("TRAINING_JOB_NAME") or arn.rsplit("/", 1)[-1] or _new_job_id("sagemaker")
-        cluster = _cluster.from_sagemaker(config / "resourceconfig.json")
-    elif platform == VERTEX:
-        for var, name in VERTEX_CHANNELS.items():
-            if env.get(var):
-                channels[name] = _input_location(env[var], name, env)
-        model_uri = env.get("AIP_MODEL_DIR")
-        base = model_uri.rstrip("/").rsplit("/", 1)[0] if model_uri else None
-        model = _output_location(model_uri, "model", env, uploads) if model_uri \
-            else _staging(env, "model")
-        output = _output_location(f"{base}/output", "output", env, uploads) if base \
-            else _staging(env, "output")
-        ckpt = env.get("AIP_CHECKPOINT_DIR")
-        checkpoints = _output_location(ckpt, "checkpoints", env, uploads) if ckpt \
-            else _staging(env, "checkpoints")
-        job_id = env.get("CLOUD_ML_JOB_ID") or _new_job_id("vertex")
-        cluster = _cluster.from_vertex(env)
-    elif platform == AZUREML:
-        outputs = Path("outputs").resolve()
-        model, output, checkpoints = outputs / "model", outputs, outputs / "checkpoints"
-        job_id = env.get("AZUREML_RUN_ID") or _new_job_id("azureml")
-        cluster = _cluster.from_azureml(env)
-    elif platform == LOCAL:
-        for key, value in sorted(env.items()):
-            if key.startswith("MLDOCK_INPUT_") and value:
-                name = key[len("MLDOCK_INPUT_"):].lower()
-                channels[name] = _input_location(value, name, env)
-        base_dir = Path("mldock-output").resolve()
-        model = Path(env.get("MLDOCK_MODEL_DIR") or base_dir / "model")
-        output = Path(env.get("MLDOCK_OUTPUT_DIR") or base_dir / "output")
-        checkpoints = Path(env.get("MLDOCK_CHECKPOINT_DIR") or base_dir / "checkpoints")
-        job_id = env.get("MLDOCK_JOB_ID") or _new_job_id("local")
-        cluster = _cluster.single_host()
-    else:
-        raise ValueError(f"unknown platform {platform!r}")
-
+    layout = _LAYOUTS[platform](env, uploads)
+    params.update(layout.params)
     params.update(arg_params)
+    channels = layout.channels
     channels.update(_channels_from(reserved, env))
-    if _dir_arg(reserved, "model-dir"):
-        model = _output_location(_dir_arg(reserved, "model-dir"), "model", env, uploads)
-    if _dir_arg(reserved, "output-dir"):
-        output = _output_location(_dir_arg(reserved, "output-dir"), "output", env, uploads)
-    if _dir_arg(reserved, "checkpoint-dir"):
-        checkpoints = _output_location(_dir_arg(reserved, "checkpoint-dir"), "checkpoints", env,
-                                       uploads)
+    model, output, checkpoints = layout.model, layout.output, layout.checkpoints
+    if model_arg := _dir_arg(reserved, "model-dir"):
+        model = _output_location(model_arg, "model", env, uploads)
+    if output_arg := _dir_arg(reserved, "output-dir"):
+        output = _output_location(output_arg, "output", env, uploads)
+    if checkpoint_arg := _dir_arg(reserved, "checkpoint-dir"):
+        checkpoints = _output_location(checkpoint_arg, "checkpoints", env, uploads)
+    cluster = layout.cluster
     published = Path(model)
     model, uploads = _primary_only_model(Path(model), uploads, cluster.rank, env)
     metrics = env.get("MLDOCK_METRICS_FILE")
     return TrainingContext(
-        platform=platform, job_id=job_id, run_id=env.get("MLDOCK_RUN_ID") or job_id,
+        platform=platform, job_id=layout.job_id, run_id=env.get("MLDOCK_RUN_ID") or layout.job_id,
         hyperparameters=params, channels=channels, model_dir=model, published_model_dir=published,
         output_dir=Path(output), checkpoint_dir=Path(checkpoints),
         hosts=list(cluster.hosts), current_host=cluster.current_host, rank=cluster.rank,

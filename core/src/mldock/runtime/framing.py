@@ -220,8 +220,7 @@ class RequestReader:
         return True
 
     def _read_length(self) -> bool:
-        request = self._request
-        assert request is not None
+        request = self._current()
         end = self._pos + request.length
         if len(self._buf) < end:
             return False
@@ -295,9 +294,14 @@ class RequestReader:
             if self._trailer_size > MAX_HEAD or len(self._trailer) > MAX_FIELDS:
                 raise HttpError(431, "the trailer section is too large")
 
+    def _current(self) -> Request:
+        """The request being read: only called in states that follow a parsed head."""
+        if self._request is None:
+            raise RuntimeError("body state without a request head")
+        return self._request
+
     def _finish(self) -> Request:
-        request = self._request
-        assert request is not None
+        request = self._current()
         if request.chunked:
             request.body = bytes(self._body)
             self._body = bytearray()

@@ -44,12 +44,12 @@ def decode_sagemaker(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_sagemaker(path: Path) -> dict[str, Any]:
-    """Decoded hyperparameters from ``/opt/ml/input/config/hyperparameters.json`` (empty if absent)."""
+    """Decoded hyperparameters of ``/opt/ml/input/config/hyperparameters.json`` ({} if absent)."""
     if not path.is_file():
         return {}
     raw = json.loads(path.read_text(encoding="utf-8") or "{}")
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} does not hold a JSON object")  # noqa: TRY004 - bad input
+        raise ValueError(f"{path} does not hold a JSON object")
     return decode_sagemaker(raw)
 
 
@@ -96,5 +96,5 @@ def read_env_json(text: str | None) -> dict[str, Any]:
         return {}
     value = json.loads(text)
     if not isinstance(value, dict):
-        raise ValueError("MLDOCK_HYPERPARAMETERS must be a JSON object")  # noqa: TRY004
+        raise ValueError("MLDOCK_HYPERPARAMETERS must be a JSON object")
     return value

@@ -63,7 +63,8 @@ class Metrics:
                 lines.append(f"mldock_request_duration_seconds_bucket"
                              f"{self._labels(route=route, le=le)} {cumulative}")
             lines.append(f"mldock_request_duration_seconds_sum{self._labels(route=route)} {total}")
-            lines.append(f"mldock_request_duration_seconds_count{self._labels(route=route)} {count}")
+            lines.append(f"mldock_request_duration_seconds_count"
+                         f"{self._labels(route=route)} {count}")
         lines += [
             "# HELP mldock_model_loaded 1 once the model is loaded and predictions can be served.",
             "# TYPE mldock_model_loaded gauge",

@@ -11,6 +11,7 @@ never spawns more threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -54,8 +55,7 @@ class PredictPool:
                 result = func(arg)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop, which answers 500
                 error = exc
-            try:
+            # RuntimeError: the loop has closed, the server is gone, nobody to answer
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(done, result, error)
-            except RuntimeError:  # the loop has closed: the server is gone, nobody to answer
-                pass
             del result, error, arg

@@ -2,13 +2,15 @@
 
 The predictor sees one decoded payload whatever the wire format: ``{"instances": X}`` and
 ``{"inputs": X}`` become ``X``, other JSON stays as is, CSV becomes a list of rows of numbers or
-strings, JSON lines a list of records, npy an array. Results are encoded for the client's ``Accept``; numpy arrays and
-scalars are converted with ``tolist()``/``item()`` so predictors may return them directly.
+strings, JSON lines a list of records, npy an array. Results are encoded for the client's
+``Accept``; numpy arrays and scalars are converted with ``tolist()``/``item()`` so predictors
+may return them directly.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from typing import Any
@@ -20,7 +22,6 @@ JSONL = "application/jsonlines"  # SageMaker batch transform with SplitType=Line
 
 _JSON_ALIASES = {JSON, "text/json"}
 _JSONL_ALIASES = {JSONL, "application/x-jsonlines", "application/jsonl", "application/x-ndjson"}
-_NUMPY: bool | None = None
 
 
 class PayloadError(Exception):
@@ -32,14 +33,12 @@ class PayloadError(Exception):
         self.message = message
 
 
+@functools.cache
 def numpy_available() -> bool:
     """Is numpy importable? Checked once, without importing it."""
-    global _NUMPY
-    if _NUMPY is None:
-        from importlib.util import find_spec
+    from importlib.util import find_spec
 
-        _NUMPY = find_spec("numpy") is not None
-    return _NUMPY
+    return find_spec("numpy") is not None
 
 
 def media_type(header: str | None) -> str:
@@ -184,9 +183,8 @@ def encode_csv(result: Any) -> bytes:
         result = [result]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for item in result:
-        if hasattr(item, "tolist"):
-            item = item.tolist()
+    for raw in result:
+        item = raw.tolist() if hasattr(raw, "tolist") else raw
         if isinstance(item, dict):
             raise PayloadError(406, "the prediction holds objects, which CSV cannot carry:"
                                     " ask for application/json")

@@ -28,7 +28,7 @@ def opt_ml(env: Mapping[str, str] | None = None) -> Path:
 
 
 def gcs_root(env: Mapping[str, str] | None = None) -> Path:
-    """Where Vertex AI mounts Cloud Storage (``/gcs``), unless ``MLDOCK_GCS_ROOT`` says otherwise."""
+    """Where Vertex AI mounts Cloud Storage (``/gcs``) unless ``MLDOCK_GCS_ROOT`` says otherwise."""
     env = os.environ if env is None else env
     return Path(env.get("MLDOCK_GCS_ROOT") or "/gcs")
 

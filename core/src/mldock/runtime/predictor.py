@@ -42,7 +42,8 @@ class ModelState:
     def call(self, payload: Any, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run the predictor; ``parameters`` are passed only if ``predict`` accepts them."""
         predict = self.predict
-        assert predict is not None, "call() before the model is ready"
+        if predict is None:
+            raise RuntimeError("call() before the model is ready")
         if parameters and self.takes_parameters:
             return predict(payload, parameters=parameters)
         return predict(payload)

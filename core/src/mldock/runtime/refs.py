@@ -16,7 +16,7 @@ class BadReference(Exception):
 
 
 def resolve(reference: str | None, what: str) -> Any:
-    """The object named by ``reference`` (``package.module:attr.sub``); ``what`` names the env var."""
+    """The object ``reference`` names (``package.module:attr.sub``); ``what`` names the env var."""
     if not reference or not reference.strip():
         raise BadReference(f"{what} is not set: it must name the object as 'module:object'")
     module_name, sep, attr_path = reference.strip().partition(":")
@@ -28,8 +28,9 @@ def resolve(reference: str | None, what: str) -> Any:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            raise BadReference(f"{what}={reference!r}: module {missing!r} not found on"
-                               " PYTHONPATH (is the project's source folder in the image?)") from None
+            raise BadReference(
+                f"{what}={reference!r}: module {missing!r} not found on"
+                " PYTHONPATH (is the project's source folder in the image?)") from None
         raise
     obj: Any = module
     for part in attr_path.split("."):

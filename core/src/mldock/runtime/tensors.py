@@ -60,7 +60,8 @@ def decode_request(body: Any) -> tuple[Any, dict[str, Any], list[str]]:
     """(payload, parameters, requested output names) from a decoded v2 infer request."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) \
             or not body["inputs"]:
-        raise PayloadError(400, "a v2 infer request needs 'inputs': [{name, shape, datatype, data}]")
+        raise PayloadError(
+            400, "a v2 infer request needs 'inputs': [{name, shape, datatype, data}]")
     tensors: dict[str, Any] = {}
     for index, tensor in enumerate(body["inputs"]):
         if not isinstance(tensor, dict):

@@ -71,13 +71,15 @@ def resolve_channel(session: Session, name: str, value: str) -> Channel:
     """Materialise one channel locally and hash it."""
     if _is_uri(value):
         store = session.storage_for(value)
-        cache = session.state_dir / "cache" / "uris" / hashlib.sha256(value.encode()).hexdigest()[:24]
+        digest = hashlib.sha256(value.encode()).hexdigest()[:24]
+        cache = session.state_dir / "cache" / "uris" / digest
         try:
             folder = store.fetch(value, cache)
         except NotImplementedError:
             raise UsageError(f"data channel {name!r}: {value} cannot be fetched by"
                              f" {type(store).__name__}",
-                             hint="use a local path or a storage plugin that supports data URIs")
+                             hint="use a local path or a storage plugin that supports data URIs",
+                             ) from None
         return Channel(name, value, folder, hash_tree(folder)[1])
     path = _local_path(session, value)
     if path.is_file():

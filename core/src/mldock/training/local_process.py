@@ -12,8 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from mldock.interfaces import TrainingResult
 from mldock.interfaces.common import ProgressSink
@@ -57,11 +58,10 @@ def train_in_process(session: Session, run_id: str, hyperparameters: Mapping[str
     tail: list[str] = []
     with MetricsTail(metrics_file, on_metrics):
         try:
-            assert child.stdout is not None
-            for line in child.stdout:
-                line = line.rstrip("\n")
+            for raw in child.stdout or ():  # always a pipe: stdout=PIPE above
+                line = raw.rstrip("\n")
                 progress(line)
-                tail = (tail + [line])[-30:]
+                tail = ([*tail, line])[-30:]
             code = child.wait()
         except KeyboardInterrupt:
             progress("stopping training (SIGTERM, checkpoint hook runs)...")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from mldock.interfaces import Metric
 
@@ -47,7 +47,7 @@ class MetricsTail:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mldock-metrics-tail", daemon=True)
 
-    def __enter__(self) -> "MetricsTail":
+    def __enter__(self) -> MetricsTail:
         self._thread.start()
         return self
 

@@ -13,7 +13,7 @@ KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def parse_value(text: str) -> Any:
-    """``10`` → 10, ``0.5`` → 0.5, ``true`` → True, ``[1,2]`` → list; anything else stays a string."""
+    """``10`` → 10, ``0.5`` → 0.5, ``true`` → True, ``[1,2]`` → list; other text stays a string."""
     try:
         return json.loads(text)
     except ValueError:
@@ -29,7 +29,8 @@ def merge_overrides(base: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         if not sep or not KEY.match(key):
             raise UsageError(f"invalid hyperparameter {item!r}", hint="use -p key=value")
         if key.startswith("sagemaker_"):
-            raise UsageError(f"hyperparameter {key!r}: names starting with 'sagemaker_' are reserved")
+            raise UsageError(
+                f"hyperparameter {key!r}: names starting with 'sagemaker_' are reserved")
         parsed = parse_value(value)
         _refuse_secret(key, parsed)
         merged[key] = parsed
