@@ -8,8 +8,6 @@ skips with the reason.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from mldock.records import FactoryContext
 from mldock.testing import ArtifactStoreContract, RegistrationContract
@@ -19,25 +17,23 @@ from {{ cookiecutter.package_name }}.config import Options
 
 
 class Test{{ cookiecutter.__class_name }}(ArtifactStoreContract):
-    backend_name = "{{ cookiecutter.plugin_name }}"
-    supports_delete = True
-    supports_list = True
-    supports_concurrency = True
-    supports_content_addressing = True  # store.stats.bytes_sent counts what is really sent
-    supports_modes = True
+    # the capability flags come from the record's capabilities; narrow one with a reason:
+    # narrowed = {"delete": "why this backend cannot"}
+    (record,) = plugin.mldock_storages()
 
     @pytest.fixture
     def store(self, tmp_path):
         """Built through the record's factory, as mldock builds it from ``[storage] uri``."""
-        (record,) = plugin.mldock_storages()
         uri = f"{plugin.SCHEME}://{(tmp_path / 'store').as_posix()}"
-        return record.build(FactoryContext(uri=uri, project_dir=tmp_path,
+        return self.record.build(FactoryContext(uri=uri, project_dir=tmp_path,
                                            options=Options(fsync=False)))
 
     def corrupt(self, store, key):
-        """Overwrite the stored bytes of ``key`` behind the store's back."""
-        ref = json.loads(store._ref_path(key).read_text())
-        store._blob_path(ref["sha256"]).write_bytes(b"tampered")
+        """Overwrite the stored bytes of ``key`` behind the store's back (same size)."""
+        blob = store.blob_path(store.stat(key).sha256)
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.write_bytes(bytes(data))
 
 
 class TestRegistration(RegistrationContract):

@@ -1,74 +1,46 @@
 """{{ cookiecutter.__class_name }}: artifacts in a folder named by a ``{{ cookiecutter.uri_scheme }}://`` URI.
 
-A worked example, complete enough to pass mldock's conformance kit
-(:class:`mldock.testing.ArtifactStoreContract`). To put your own service behind it, replace the
-``_remote_*`` methods (the only ones touching the folder) with calls to its SDK or API, and keep
-the rest, which is what the contract checks:
-
-* **content-addressed**: contents are stored as blobs named by their SHA-256; a blob that is
-  already there is never sent again;
-* **atomic**: blobs first, the key's reference last, each written under a temporary name and
-  renamed into place, so a reader sees a whole artifact or none;
-* **verified reads**: bytes are hashed as they arrive; a mismatch raises and leaves ``dest`` alone.
-
-Layout under the root folder::
-
-    blobs/<sha256>        file contents (and tree manifests)
-    refs/<key>/.ref       {"kind": "file"|"tree", "sha256": ..., "size": ...}
+A worked example on :class:`mldock.cas.ContentAddressedStore`, the base class of mldock's own local
+and S3 stores. The base owns everything the conformance kit checks: key validation, the stored
+format (``blobs/sha256/ab/cdef…`` and ``refs/<key>/.mldock-ref``), deduplication (a blob already
+present is never sent), atomic publication (blobs, then the manifest, then the reference), verified
+and staged fetches, the model-folder walk (links out of the folder refused), error texts and
+progress. A backend implements only the primitives below. To put your own service behind it,
+replace each primitive's body with calls to its SDK or API (import the SDK inside this module,
+never in ``plugin.py``); for speed, also override ``missing_blobs``, ``put_blobs`` and
+``get_blobs`` to work on many blobs at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import json
 import os
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mldock import ArtifactStore
-from mldock.errors import MldockError, NotFoundError, UsageError
-from mldock.interfaces import ArtifactRef, HealthCheck, ProgressSink, null_progress
-from mldock.local.hashing import (
+from mldock.cas import (
     CHUNK_SIZE,
+    REF_NAME,
+    BlobDownload,
+    BlobMissingError,
+    BlobSource,
+    ContentAddressedStore,
+    StoreStats,
+    TransferProgress,
+    blob_name,
     copy_hashing,
-    hash_tree,
-    manifest_bytes,
-    sha256_and_size,
+    ref_name,
 )
+from mldock.cas.layout import changed
+from mldock.errors import UsageError
+from mldock.interfaces import HealthCheck
 
 SCHEME = "{{ cookiecutter.uri_scheme }}"
-REF = ".ref"
-KEY_HINT = "use a relative '/'-separated path such as 'models/iris', without '..' or empty parts"
 
 
-@dataclass
-class Stats:
-    """What this store object really transferred: shows content addressing at work."""
-
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    blobs_written: int = 0
-    blobs_reused: int = 0
-
-
-def validate_key(key: str) -> str:
-    """``key`` if it is a safe relative ``/``-separated path, else a UsageError."""
-    if not isinstance(key, str):
-        raise UsageError(f"invalid artifact key {key!r}: not a string", hint=KEY_HINT)
-    parts = key.split("/")
-    if (not key or key.startswith("/") or "\\" in key or any(ord(c) < 32 for c in key)
-            or any(p in ("", ".", "..") or p.startswith(REF) for p in parts)):
-        raise UsageError(f"invalid artifact key {key!r}", hint=KEY_HINT)
-    return key
-
-
-class {{ cookiecutter.__class_name }}(ArtifactStore):
+class {{ cookiecutter.__class_name }}(ContentAddressedStore):
     """Artifacts under ``root`` (see the module docstring).
 
     Args:
@@ -80,7 +52,7 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
         self.root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
         self.uri = f"{SCHEME}://{self.root.as_posix()}"
         self.fsync = fsync
-        self.stats = Stats()
+        self.stats = StoreStats()
 
     @classmethod
     def from_uri(cls, uri: str, *, base_dir: str | os.PathLike[str] | None = None,
@@ -100,70 +72,63 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
 
-    # --- the interface ------------------------------------------------------------------------
-    def put_file(self, source: Path, key: str, *, progress: ProgressSink = null_progress
-                 ) -> ArtifactRef:
-        validate_key(key)
-        source = Path(source)
-        if not source.is_file():
-            raise NotFoundError(f"cannot store {key!r}: no file {source}")
-        digest, size = self._send_file(source)
-        self._remote_write_ref(key, {"kind": "file", "sha256": digest, "size": size})
-        progress(f"{key}: {size} bytes")
-        return ArtifactRef(key=key, uri=self.uri_for(key), sha256=digest, size=size, kind="file")
+    def blob_path(self, digest: str) -> Path:
+        """Where blob ``digest`` lives (for tests and tools)."""
+        return self.root / blob_name(digest)
 
-    def get_file(self, key: str, dest: Path, *, progress: ProgressSink = null_progress) -> Path:
-        ref = self._ref(key)
-        if ref["kind"] != "file":
-            raise UsageError(f"artifact {key!r} is a tree (a folder): fetch it with get_tree")
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        self._fetch_to(ref["sha256"], dest, key)
-        progress(f"{key}: {ref['size']} bytes")
-        return dest
+    def _ref_path(self, key: str) -> Path:
+        return self.root / ref_name(key)
 
-    def put_tree(self, source: Path, key: str, *, progress: ProgressSink = null_progress
-                 ) -> ArtifactRef:
-        validate_key(key)
-        source = Path(source)
-        if not source.is_dir():
-            raise UsageError(f"cannot store tree {key!r}: {source} is not a folder")
-        manifest, _ = hash_tree(source)
-        for rel, entry in manifest.items():
-            stored, _ = self._send_file(source / rel)
-            entry["sha256"] = stored  # the bytes actually stored, even if the file just changed
-        data = manifest_bytes(manifest)
-        digest = self._send_bytes(data)
-        size = sum(entry["size"] for entry in manifest.values())
-        self._remote_write_ref(key, {"kind": "tree", "sha256": digest, "size": size})
-        progress(f"{key}: {len(manifest)} files, {size} bytes")
-        return ArtifactRef(key=key, uri=self.uri_for(key), sha256=digest, size=size, kind="tree")
+    # --- blob primitives: replace with your service's calls -------------------------------------
+    def has_blob(self, digest: str, size: int) -> bool:
+        path = self.blob_path(digest)
+        return path.is_file() and path.stat().st_size == size
 
-    def get_tree(self, key: str, dest: Path, *, progress: ProgressSink = null_progress) -> Path:
-        ref = self._ref(key)
-        if ref["kind"] != "tree":
-            raise UsageError(f"artifact {key!r} is a single file: fetch it with get_file")
-        dest = Path(dest)
-        if dest.exists() and not dest.is_dir():
-            raise UsageError(f"cannot fetch tree {key!r} into {dest}: it is a file")
-        manifest = self._manifest(key, ref["sha256"])
-        for rel, entry in manifest.items():
-            target = dest.joinpath(*rel.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._fetch_to(entry["sha256"], target, f"{key}/{rel}")
-            os.chmod(target, int(entry.get("mode", 0o644)) & 0o777)
-        dest.mkdir(parents=True, exist_ok=True)
-        progress(f"{key}: {len(manifest)} files")
-        return dest
+    def put_blob(self, source: BlobSource, meter: TransferProgress) -> None:
+        """Upload under a temporary name, check what was sent, then make it visible."""
+        with source.open() as handle, self._staged(self.blob_path(source.sha256)) as out:
+            digest, size = copy_hashing(handle, out, meter.add)
+            if (digest, size) != (source.sha256, source.size):
+                raise changed(source.label)  # never publish a blob under a wrong name
 
-    def exists(self, key: str) -> bool:
-        return self._remote_read_ref(validate_key(key)) is not None
+    def get_blob(self, download: BlobDownload, meter: TransferProgress) -> None:
+        """Stream the blob into ``download.open()``; the base hashes and verifies it."""
+        try:
+            source = open(self.blob_path(download.sha256), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise BlobMissingError(download.sha256) from None
+        with source, download.open() as out:
+            for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+                out.write(chunk)
+                meter.add(len(chunk))
 
-    def list(self, prefix: str = "") -> list[str]:
-        return sorted(k for k in self._remote_list_refs() if k.startswith(prefix))
+    # --- reference primitives: small objects --------------------------------------------------
+    def put_ref(self, key: str, data: bytes) -> None:
+        with self._staged(self._ref_path(key)) as out:  # the moment the artifact becomes visible
+            out.write(data)
 
-    def delete(self, key: str) -> None:
-        self._remote_delete_ref(validate_key(key))
+    def get_ref(self, key: str) -> bytes | None:
+        try:
+            return self._ref_path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_refs(self, prefix: str) -> list[str]:
+        refs = self.root / "refs"
+        return [Path(dirpath).relative_to(refs).as_posix()
+                for dirpath, _, files in os.walk(refs) if REF_NAME in files]
+
+    def delete_ref(self, key: str) -> None:
+        path = self._ref_path(key)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            path.unlink()
+        refs, folder = self.root / "refs", path.parent
+        while folder != refs:  # drop folders left empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
 
     def check(self) -> list[HealthCheck]:
         """For ``mldock doctor``: can this store write where it points?"""
@@ -177,135 +142,22 @@ class {{ cookiecutter.__class_name }}(ArtifactStore):
                                 "make sure the folder exists and is writable")]
         return [HealthCheck(name, True, str(self.root))]
 
-    # --- shared logic -------------------------------------------------------------------------
-    def _ref(self, key: str) -> dict[str, Any]:
-        ref = self._remote_read_ref(validate_key(key))
-        if ref is None:
-            raise NotFoundError(f"no artifact {key!r} in {self.uri}")
-        return ref
-
-    def _send_file(self, path: Path) -> tuple[str, int]:
-        digest, size = sha256_and_size(path)
-        if self._remote_has_blob(digest):
-            self.stats.blobs_reused += 1
-            return digest, size
-        with open(path, "rb") as handle:
-            return self._remote_put_blob(handle)
-
-    def _send_bytes(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        if self._remote_has_blob(digest):
-            self.stats.blobs_reused += 1
-            return digest
-        stored, _ = self._remote_put_blob(io.BytesIO(data))
-        return stored
-
-    def _fetch_to(self, digest: str, dest: Path, what: str) -> None:
-        """Download blob ``digest`` to ``dest`` via a temp file; replace ``dest`` only if intact."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    # --- helpers of the folder example --------------------------------------------------------
+    @contextlib.contextmanager
+    def _staged(self, final: Path):
+        """A temp file beside ``final``, renamed onto it if the block succeeds, removed if not."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".upload.", suffix=".tmp", dir=final.parent)
         try:
             with os.fdopen(fd, "wb") as out:
-                got = hashlib.sha256()
-                for chunk in self._remote_read_blob(digest, what):
-                    got.update(chunk)
-                    out.write(chunk)
-                    self.stats.bytes_received += len(chunk)
-            if got.hexdigest() != digest:
-                raise MldockError(f"artifact {what!r} is corrupt: expected sha256 {digest},"
-                                  f" got {got.hexdigest()}", hint="store it again")
-            os.replace(tmp, dest)
-        except BaseException:
+                yield out
+                if self.fsync:
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(tmp, final)
+        finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise
-
-    def _manifest(self, key: str, digest: str) -> dict[str, dict[str, Any]]:
-        data = b"".join(self._remote_read_blob(digest, key))
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise MldockError(f"artifact {key!r} is corrupt: its manifest does not match its hash")
-        manifest = json.loads(data)
-        for rel in manifest:
-            if rel.startswith("/") or any(p in ("", ".", "..") for p in rel.split("/")):
-                raise MldockError(f"artifact {key!r}: its manifest lists an unsafe path {rel!r}")
-        return manifest
-
-    # --- the remote side: replace these with your service's calls ----------------------------
-    def _blob_path(self, digest: str) -> Path:
-        return self.root / "blobs" / digest
-
-    def _ref_path(self, key: str) -> Path:
-        return self.root.joinpath("refs", *key.split("/"), REF)
-
-    def _remote_has_blob(self, digest: str) -> bool:
-        return self._blob_path(digest).is_file()
-
-    def _remote_put_blob(self, source: IO[bytes]) -> tuple[str, int]:
-        """Store a stream as a blob named by the hash of the bytes actually copied."""
-        folder = self.root / "blobs"
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload.", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest, size = copy_hashing(source, out)
-                self._flush(out)
-            os.replace(tmp, self._blob_path(digest))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        self.stats.bytes_sent += size
-        self.stats.blobs_written += 1
-        return digest, size
-
-    def _remote_read_blob(self, digest: str, what: str) -> Iterator[bytes]:
-        path = self._blob_path(digest)
-        if not path.is_file():
-            raise MldockError(f"artifact {what!r} is damaged: its content {digest} is missing",
-                              hint="store it again")
-        with open(path, "rb") as handle:
-            yield from iter(lambda: handle.read(CHUNK_SIZE), b"")
-
-    def _remote_write_ref(self, key: str, ref: dict[str, Any]) -> None:
-        path = self._ref_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ref.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(ref, out, sort_keys=True)
-                self._flush(out)
-            os.replace(tmp, path)  # the moment the artifact becomes visible
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-    def _remote_read_ref(self, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self._ref_path(key).read_text("utf-8"))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-
-    def _remote_delete_ref(self, key: str) -> None:
-        path = self._ref_path(key)
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            path.unlink()
-        refs, folder = self.root / "refs", path.parent
-        while folder != refs:  # drop folders left empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
-
-    def _remote_list_refs(self) -> list[str]:
-        refs = self.root / "refs"
-        return [os.path.relpath(dirpath, refs).replace(os.sep, "/")
-                for dirpath, _, files in os.walk(refs) if REF in files]
-
-    def _flush(self, handle: IO[Any]) -> None:
-        if self.fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
-__all__ = ["{{ cookiecutter.__class_name }}", "Stats", "validate_key"]
+__all__ = ["{{ cookiecutter.__class_name }}"]
