@@ -46,7 +46,31 @@ _EXPORTS: dict[str, str] = {
     "EnvSecret": "mldock.config.plugin_config",
 }
 
-__all__ = ["PLUGIN_API_VERSION", "__version__", *sorted(_EXPORTS)]
+# Spelled out (not computed from _EXPORTS) so that type checkers and IDEs can read it; a test
+# checks that the two agree.
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "PROJECT_NAME",
+    "ArtifactStore",
+    "BackendRecord",
+    "Builder",
+    "BuilderRecord",
+    "CommandRecord",
+    "Deployer",
+    "DeployerRecord",
+    "EnvSecret",
+    "FactoryContext",
+    "HealthCheck",
+    "MldockError",
+    "PluginConfig",
+    "StorageRecord",
+    "TemplateRecord",
+    "Tracker",
+    "TrackerRecord",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,14 +13,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mldock.config.loader import ResolvedConfig, find_config_file, load_config
+    from mldock.config.files import find_config_file
+    from mldock.config.loader import ResolvedConfig, load_config
 
 __all__ = ["ResolvedConfig", "find_config_file", "load_config"]
 
+# public name -> the module that defines it
+_HOMES = {"ResolvedConfig": "mldock.config.loader", "load_config": "mldock.config.loader",
+          "find_config_file": "mldock.config.files"}
+
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from mldock.config import loader
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mldock.config' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(loader, name)
-    raise AttributeError(f"module 'mldock.config' has no attribute {name!r}")
+    return getattr(import_module(home), name)
