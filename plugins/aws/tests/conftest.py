@@ -278,7 +278,7 @@ def make_deployer(options, bucket, shapes):
     from mldock_aws.config import SageMakerOptions
     from mldock_aws.deployer import SageMakerDeployer
 
-    def make(project: str = "proj", storage_uri: str | None = None, builder: Any = None,
+    def make(project: str = "proj", storage_uri: str | None = None,
              **overrides: Any) -> SageMakerDeployer:
         opts = (SageMakerOptions.model_validate({**options.model_dump(), **overrides})
                 if overrides else options)
@@ -288,7 +288,7 @@ def make_deployer(options, bucket, shapes):
         except MldockError:
             pass  # a session that cannot open (unknown profile): the test wants that error
 
-        return SageMakerDeployer(opts, project=project, clients=clients, builder=builder,
+        return SageMakerDeployer(opts, project=project, clients=clients,
                                  storage_uri=storage_uri or f"s3://{bucket}/{project}",
                                  poll_s=0.01)
 

@@ -1,11 +1,13 @@
 """mldock's deployer contract against SageMaker on moto, with images pushed to a real registry.
 
-The contract deploys its echo image, built locally: the deployer pushes it (ECR token from moto,
-registry on 127.0.0.1) and packs the contract's model folder into model.tar.gz in S3, as for any
-locally trained run. moto runs no container, so predictions come from moto's queue of canned
-answers; it reports every training job Completed and refuses UpdateEndpoint: the two tests that
-need otherwise are skipped with the reason, and their subjects are checked in test_training.py and
-test_serving.py instead. A moto server of its own keeps the answer queue apart from other tests.
+The contract deploys its echo image, built locally: core's push path (:func:`mldock.publish.publish`
+with the deployer's registry_target, as every mldock command does) pushes it (ECR token from moto,
+registry on 127.0.0.1) before the deployer sees it, and the deployer packs the contract's model
+folder into model.tar.gz in S3, as for any locally trained run. moto runs no container, so
+predictions come from moto's queue of canned answers; it reports every training job Completed and
+refuses UpdateEndpoint: the two tests that need otherwise are declared expected failures with the
+reason, and their subjects are checked in test_training.py and test_serving.py instead. A moto
+server of its own keeps the answer queue apart from other tests.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 import pytest
 from mldock.errors import BackendUnavailableError
-from mldock.interfaces import DeployRequest, Prediction, TrainingJob
-from mldock.testing import DeployerContract
+from mldock.interfaces import Deployer, DeployRequest, Prediction, TrainingJob
+from mldock.local.build import DockerBuilder
+from mldock.publish import publish
+from mldock.testing import DeployerContract, expected_failure, registered_record
 
 ANSWER = {"echo": "answered by moto's queue"}
 
@@ -35,8 +39,7 @@ def contract_moto(start_moto):
 
 class TestSageMakerDeployer(DeployerContract):
     backend_name = "sagemaker (moto)"
-    supports_serving = True
-    supports_training = True
+    record = registered_record("deployer", "sagemaker")
 
     @pytest.fixture
     def deployer(self, contract_moto, registry, options, shapes, pushed_repos):
@@ -48,8 +51,14 @@ class TestSageMakerDeployer(DeployerContract):
         clients = AwsClients(opts)
         clients.session.events.register("provide-client-params", shapes)
         pushed_repos.append("mldock-contract-echo")
-        return SageMakerDeployer(opts, project="contract", storage_uri="s3://contract/p",
-                                 clients=clients, poll_s=0.01)
+        self.sagemaker = SageMakerDeployer(opts, project="contract", storage_uri="s3://contract/p",
+                                           clients=clients, poll_s=0.01)
+        return self.sagemaker
+
+    def pushed(self, image: str) -> str:
+        """``image`` pushed as the mldock commands push it before calling a deployer."""
+        target = self.sagemaker.registry_target(image)
+        return publish(image, target, DockerBuilder()).pinned
 
     @pytest.fixture(autouse=True)
     def _answers(self, contract_moto):
@@ -60,13 +69,13 @@ class TestSageMakerDeployer(DeployerContract):
                                               "CustomAttributes": ""})
 
     def deploy_request(self, name: str, image: str, model_uri: str) -> DeployRequest:
-        return DeployRequest(name=name, image=image, model_uri=model_uri, run_id="contract-run",
-                             options={"project": "contract"})
+        return DeployRequest(name=name, image=self.pushed(image), model_uri=model_uri,
+                             run_id="contract-run", options={"project": "contract"})
 
     def training_job(self, image: str, output_dir: Path, environment: dict[str, str]
                      ) -> TrainingJob:
         job = super().training_job(image, output_dir, environment)
-        return TrainingJob(run_id=job.run_id, image=image, environment=environment,
+        return TrainingJob(run_id=job.run_id, image=self.pushed(image), environment=environment,
                            inputs={"train": "s3://contract/p/data/" + "0" * 64},
                            output_uri=f"s3://contract/p/runs/{job.run_id}/model")
 
@@ -74,17 +83,17 @@ class TestSageMakerDeployer(DeployerContract):
         assert prediction.status == 200, prediction
         assert json.loads(prediction.body) == ANSWER
 
-    def test_redeploy_updates_in_place(self, deployer, endpoint, serving_image, model_uri):
-        """Runs for real where the emulator updates endpoints; moto 5.x answers HTTP 500."""
-        try:
-            super().test_redeploy_updates_in_place(deployer, endpoint, serving_image, model_uri)
-        except BackendUnavailableError as exc:
-            if "does not implement UpdateEndpoint" not in exc.message:
-                raise
-            pytest.skip("moto does not implement UpdateEndpoint (HTTP 500): the update request"
-                        " and the clean-up after a refused update are checked in"
-                        " test_serving.py::test_redeploy_updates_in_place")
+    @expected_failure("moto 5.x answers UpdateEndpoint with HTTP 500 (not implemented): the"
+                      " update request and the clean-up after a refused update are checked in"
+                      " test_serving.py::test_redeploy_updates_in_place",
+                      raises=BackendUnavailableError)
+    def test_redeploy_updates_in_place(self, deployer: Deployer, endpoint: str,
+                                       serving_image: str, model_uri: str) -> None:
+        super().test_redeploy_updates_in_place(deployer, endpoint, serving_image, model_uri)
 
-    def test_training_failure_is_reported(self, *args: Any, **kwargs: Any) -> None:
-        pytest.skip("moto reports every training job Completed (it runs no container): Failed"
-                    " and Stopped jobs are checked in test_training.py on SageMaker's answers")
+    @expected_failure("moto reports every training job Completed (it runs no container): Failed"
+                      " and Stopped jobs are checked in test_training.py on SageMaker's answers",
+                      raises=AssertionError)
+    def test_training_failure_is_reported(self, deployer: Deployer, serving_image: str,
+                                          tmp_path: Path) -> None:
+        super().test_training_failure_is_reported(deployer, serving_image, tmp_path)

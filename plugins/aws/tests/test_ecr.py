@@ -1,4 +1,4 @@
-"""ECR: the repository and token from moto's ECR API, the push itself into a real registry.
+"""ECR: the repository and token from moto's ECR API; core's push with them into a real registry.
 
 moto's ECR creates repositories and hands out a token (``AWS:<account>-auth-token``) whose
 ``proxyEndpoint`` has no registry behind it. The ``registry`` fixture is Debian's docker-registry
@@ -12,8 +12,9 @@ import uuid
 
 import pytest
 from mldock.errors import MldockError
-from mldock.interfaces import DeployRequest
+from mldock.interfaces import BatchRequest, DeployRequest, TrainingJob
 from mldock.local.build import DockerBuilder
+from mldock.publish import publish
 from mldock_aws.names import repository_name
 
 ACCOUNT_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -49,53 +50,58 @@ def test_repository_names_from_image_references(image, name):
     assert repository_name(image) == name
 
 
-# --- pushing for real ----------------------------------------------------------------------------
+# --- pushing for real: core pushes, the deployer only says where -------------------------------
 
 
 @pytest.mark.docker
-def test_push_with_the_ecr_token_into_a_real_registry(make_deployer, registry, tiny_image,
-                                                      pushed_repos):
-    """What core does before training: registry_target, then its builder's push."""
+def test_core_pushes_with_the_ecr_token_into_a_real_registry(make_deployer, registry, tiny_image,
+                                                             pushed_repos):
+    """What ``mldock --env aws train/deploy/batch/push`` do: registry_target, then core's
+    publish with the builder; a second publish sends nothing."""
     deployer = make_deployer(ecr_registry=registry.host)
-    target = deployer.registry_target(tiny_image)
     pushed_repos.append(tiny_image.split(":")[0])
     lines: list[str] = []
-    result = DockerBuilder().push(tiny_image, target.repository, auth=target.auth,
-                                  progress=lines.append)
+    first = publish(tiny_image, deployer.registry_target(tiny_image), DockerBuilder(),
+                    progress=lines.append)
     name, tag = tiny_image.split(":")
-    assert target.repository == f"{registry.host}/{name}"
-    assert result.digest == registry.manifest_digest(name, tag)
+    digest = registry.manifest_digest(name, tag)
+    assert (first.pinned, first.pushed) == (f"{registry.host}/{name}@{digest}", True)
+    assert f"pushing {tiny_image} to {registry.host}/{name}" in lines
     assert TOKEN not in "\n".join(lines)
+    again = publish(tiny_image, deployer.registry_target(tiny_image), DockerBuilder())
+    assert (again.pinned, again.pushed) == (first.pinned, False)
 
 
 @pytest.mark.docker
-def test_deploy_pushes_a_local_image_first(make_deployer, registry, tiny_image, aws, bucket,
-                                           shapes, pushed_repos):
-    """A run trained locally records a local tag: deploy pushes it and gives SageMaker the
-    digest reference."""
+def test_deploy_runs_the_image_core_pushed(make_deployer, registry, tiny_image, bucket, shapes,
+                                           pushed_repos):
+    """A run trained locally records a local tag: core pushes it and SageMaker gets the digest
+    reference; a reference already in the target's registry is used as it is."""
     deployer = make_deployer(ecr_registry=registry.host)
     pushed_repos.append(tiny_image.split(":")[0])
-    name, lines = f"ep-{uuid.uuid4().hex[:8]}", []
-    deployer.deploy(DeployRequest(name=name, image=tiny_image, run_id="r1",
-                                  model_uri=f"s3://{bucket}/m.tar.gz"), progress=lines.append)
-    repo, tag = tiny_image.split(":")
-    image = shapes.last("CreateModel")["PrimaryContainer"]["Image"]
-    assert image == f"{registry.host}/{repo}@{registry.manifest_digest(repo, tag)}"
-    assert f"pushing {tiny_image} to {registry.host}/{repo}" in lines
-    assert deployer._image(image, lines.append) == image  # now used as it is: no second push
+    pinned = publish(tiny_image, deployer.registry_target(tiny_image), DockerBuilder()).pinned
+    again = publish(pinned, deployer.registry_target(pinned), DockerBuilder())
+    assert (again.pinned, again.pushed) == (pinned, False)
+    name = f"ep-{uuid.uuid4().hex[:8]}"
+    deployer.deploy(DeployRequest(name=name, image=pinned, run_id="r1",
+                                  model_uri=f"s3://{bucket}/m.tar.gz"))
+    assert shapes.last("CreateModel")["PrimaryContainer"]["Image"] == pinned
     deployer.undeploy(name)
 
 
-@pytest.mark.docker
-def test_deploy_of_an_image_that_is_nowhere(make_deployer, registry, engine):
-    deployer = make_deployer(ecr_registry=registry.host)
-    with pytest.raises(MldockError) as info:
-        deployer.deploy(DeployRequest(name="ep-x", image=f"never-built-{uuid.uuid4().hex[:6]}:1",
-                                      run_id="r", model_uri="s3://b/m.tar.gz"))
-    assert "neither in ECR nor on this machine" in info.value.message
-    assert "mldock build" in info.value.hint
-    with pytest.raises(MldockError) as info:
-        deployer.deploy(DeployRequest(name="ep-x", image="ghcr.io/me/iris:1", run_id="r",
-                                      model_uri="s3://b/m.tar.gz"))
-    assert "SageMaker cannot pull ghcr.io/me/iris:1: it is not in Amazon ECR" in info.value.message
-    assert "mldock --env aws push" in info.value.hint
+@pytest.mark.parametrize("image", ["iris:0123abcd", "ghcr.io/me/iris:1"])
+def test_the_deployer_never_pushes_a_local_or_foreign_image(make_deployer, image):
+    """The push path is core's: handed an image SageMaker cannot pull, the deployer refuses in
+    one line (and no Docker engine is needed to say so)."""
+    deployer = make_deployer()
+    for call in (lambda: deployer.deploy(DeployRequest(name="ep-x", image=image, run_id="r",
+                                                       model_uri="s3://b/m.tar.gz")),
+                 lambda: deployer.batch(BatchRequest(run_id="r", image=image,
+                                                     model_uri="s3://b/m.tar.gz",
+                                                     input_uri="s3://b/in/",
+                                                     output_uri="s3://b/out/")),
+                 lambda: deployer.train(TrainingJob(run_id="r", image=image))):
+        with pytest.raises(MldockError) as info:
+            call()
+        assert info.value.message == f"SageMaker cannot pull {image}: it is not in Amazon ECR"
+        assert "mldock --env ENV push" in (info.value.hint or "")

@@ -22,7 +22,7 @@ def batch(
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run the model of a run over every record under --input; predictions go to --output."""
-    from mldock.cli.deploy_cmd import local_model, run_model
+    from mldock.cli.deploy_cmd import image_for_target, local_model, run_model
     from mldock.errors import MldockError
     from mldock.interfaces import BatchRequest
     from mldock.session import Session
@@ -33,6 +33,7 @@ def batch(
                           hint="use a target with batch support, e.g. --env aws (SageMaker)",
                           exit_code=2)
     chosen, artifact, image = run_model(session, run)
+    image = image_for_target(session, chosen, image)
     result = session.deployer.batch(
         BatchRequest(run_id=chosen.id, image=image, model_uri=artifact.uri, input_uri=input_uri,
                      output_uri=output_uri, content_type=content_type,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mldock.config import ResolvedConfig
     from mldock.imaging.request import BuildPlan
     from mldock.interfaces import Builder, BuildResult, ProgressSink
+    from mldock.publish import PublishedImage
 
 app = typer.Typer(help="Build the project's image (skipped when unchanged).", add_completion=False)
 push_app = typer.Typer(help="Push the project's image to a registry.", add_completion=False)
@@ -73,23 +74,25 @@ def push_command(
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Show no progress."),
 ) -> None:
-    """Build the image if needed, push it, and print the registry's digest."""
+    """Build the image if needed, push it (unless the registry has it), print its digest."""
+    from mldock.interfaces import RegistryTarget
+    from mldock.publish import publish
+
     config = _config()
     builder = _builder(config, need_push=True)
+    target = (None if repository is None else
+              RegistryTarget(check_repository(repository), _auth(username, password_env)))
     with _progress(quiet or json_) as progress:
         result = run_build(config, builder, progress)
-        if repository is None:
-            target = _deployer_target(config, result.tag)
-            repository, auth = target.repository, target.auth
+        if target is None:
+            pushed = _push_to_deployer(config, result.tag, progress)
         else:
-            repository = check_repository(repository)
-            auth = _auth(config, username, password_env)
-        pushed = builder.push(result.tag, repository, auth=auth, progress=progress)
+            pushed = publish(result.tag, target, builder, progress=progress)
     if json_:
         print_json({"reference": pushed.reference, "digest": pushed.digest, "image": result.tag,
-                    "built": not result.skipped})
+                    "built": not result.skipped, "pushed": pushed.pushed})
         return
-    info(f"pushed {pushed.reference}")
+    info(f"{'pushed' if pushed.pushed else 'already in the registry:'} {pushed.reference}")
     print(pushed.digest)
 
 
@@ -140,28 +143,19 @@ def explain_changes(config: ResolvedConfig, plan: BuildPlan, exists: bool) -> li
             *(f"  {line}" for line in summary(lines))]
 
 
-def _deployer_target(config: ResolvedConfig, tag: str):
-    """The configured deployer's registry for ``tag`` (fresh credentials), or a usage error."""
+def _push_to_deployer(config: ResolvedConfig, tag: str, progress: ProgressSink) -> PublishedImage:
+    """Push ``tag`` where the configured deployer pulls from (core's one push path, with the
+    deployer's fresh credentials), or a usage error for a deployer without a registry."""
     from mldock.host import get_host
+    from mldock.publish import push_for_target
     from mldock.session import Session
 
     session = Session(config, get_host().registry)
-    target = session.deployer.registry_target(tag)
-    if target is None:
+    pushed = push_for_target(session, tag, progress=progress)
+    if pushed is None:
         raise UsageError(f"deployer {session.deployer_name!r} has no registry to push to",
                          hint="give --repository HOST/REPO, or choose a cloud target with --env")
-    return target
-
-
-def registry_auth(config: ResolvedConfig) -> dict[str, str] | None:
-    """Registry credentials for the active environment, fetched just before a push, or ``None``.
-
-    The seam for cloud registries: ECR, ACR and Artifact Registry tokens expire (12 h for ECR), so
-    they must be fetched at push time, not stored. Deployer plugins will supply them here (for
-    example ``{"username": "AWS", "password": <token>}`` from ``ecr.get_authorization_token``).
-    ``None`` lets the engine use its own login (``docker login`` / credential helpers).
-    """
-    return None
+    return pushed
 
 
 def check_repository(repository: str) -> str:
@@ -198,10 +192,11 @@ def _builder(config: ResolvedConfig, *, need_push: bool = False) -> Builder:
     return session.builder
 
 
-def _auth(config: ResolvedConfig, username: str | None,
-          password_env: str | None) -> dict[str, str] | None:
+def _auth(username: str | None, password_env: str | None) -> dict[str, str] | None:
+    """``--username``/``--password-env`` credentials, or ``None``: the engine's own login
+    (``docker login``, credential helpers). A cloud target's token comes from its deployer."""
     if username is None and password_env is None:
-        return registry_auth(config)
+        return None
     if not username or not password_env:
         raise UsageError("--username and --password-env go together",
                          hint="pass both, or neither to use 'docker login' credentials")
@@ -273,4 +268,4 @@ def _result_json(result: Any) -> dict[str, Any]:
             "seconds": round(result.seconds, 3), "size": result.size}
 
 
-__all__ = ["app", "check_repository", "push_app", "registry_auth", "run_build"]
+__all__ = ["app", "check_repository", "push_app", "run_build"]

@@ -11,6 +11,7 @@ import typer
 
 from mldock.cli.output import info, print_json, print_table
 from mldock.errors import MldockError, NotFoundError, UsageError
+from mldock.runtime.names import MANIFEST_NAME
 
 deploy_app = typer.Typer(help="Serve a run's model on the configured target.")
 undeploy_app = typer.Typer(help="Stop and remove an endpoint.")
@@ -51,13 +52,23 @@ def run_model(session, run_id: str | None):
     return chosen, artifact, image
 
 
+def image_for_target(session, run, image: str) -> str:
+    """``image`` as the target runs it: pushed to a remote target's registry first (core's one
+    push path, :func:`mldock.publish.push_for_target`), as it is for a local target."""
+    from mldock.publish import push_for_target
+
+    local = [run.lineage.image] if run.lineage.image not in (None, image) else []
+    published = push_for_target(session, image, fallback=local, progress=info)
+    return published.pinned if published else image
+
+
 def local_model(session, run_id: str, artifact) -> str | None:
     """A local copy of a stored model folder (fetched once), or ``None`` for a remote model
     (``s3://…/model.tar.gz`` a platform trained), which targets read where it is."""
     if artifact.kind == "remote":
         return None
     model_dir = session.state_dir / "models" / run_id
-    if not (model_dir / "mldock-model.json").is_file():
+    if not (model_dir / MANIFEST_NAME).is_file():
         info(f"fetching the model of run {run_id} from {artifact.uri}")
         session.storage.get_tree(artifact.key, model_dir)
     return str(model_dir)
@@ -91,6 +102,7 @@ def deploy(
     chosen, artifact, image = run_model(session, run)
     from mldock.interfaces import DeployRequest
 
+    image = image_for_target(session, chosen, image)
     request = DeployRequest(
         name=name or session.endpoint_name, image=image, model_uri=artifact.uri, run_id=chosen.id,
         options={"model_dir": local_model(session, chosen.id, artifact),

@@ -69,7 +69,8 @@ class Builder(ABC):
     """
 
     @abstractmethod
-    def build(self, request: BuildRequest, *, progress: ProgressSink = null_progress) -> BuildResult:
+    def build(self, request: BuildRequest, *,
+              progress: ProgressSink = null_progress) -> BuildResult:
         """Build ``request.tag`` unless it already exists."""
 
     @abstractmethod
@@ -78,8 +79,27 @@ class Builder(ABC):
 
     def push(self, tag: str, repository: str, *, auth: Mapping[str, str] | None = None,
              progress: ProgressSink = null_progress) -> PushResult:
-        """Tag ``tag`` as ``repository:<same tag>`` and push it; check every stream line."""
+        """Tag ``tag`` as ``repository:<same tag>`` and push it (capability ``push``).
+
+        Contract: every line the registry answers is checked, and any error line raises
+        :class:`mldock.errors.MldockError` with a hint (a failed push is never a success); the
+        returned digest is the registry's own (``sha256:…``, what ``repository@digest`` pulls);
+        ``auth`` (``{"username", "password"}``, fetched by the deployer just before) is used for
+        this push only and never shown in ``progress`` nor stored. ``None`` uses the engine's
+        own login. Core calls this from :mod:`mldock.publish` for every remote use of the image.
+        """
         raise NotImplementedError(f"{type(self).__name__} cannot push images")
+
+    def pushed_digest(self, tag: str, repository: str, *,
+                      auth: Mapping[str, str] | None = None) -> str | None:
+        """The digest under which ``repository`` already holds this very image, else ``None``.
+
+        Lets core skip a push that would send nothing. "This very image" means the registry's
+        ``repository:<tag>`` is the content the local ``tag`` was pushed as before, not merely
+        an image with the same tag. A builder that cannot tell cheaply (one registry request at
+        most) returns ``None``, which only costs a push. Default: ``None``.
+        """
+        return None
 
     def check(self) -> list[HealthCheck]:
         """Health checks for ``mldock doctor`` (engine reachable). Default: none."""

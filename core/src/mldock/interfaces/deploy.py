@@ -6,9 +6,11 @@ predict) so that it feels familiar.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from mldock.interfaces.common import HealthCheck, ProgressSink, null_progress
 from mldock.interfaces.tracking import Metric
@@ -57,7 +59,8 @@ class RegistryTarget:
     """Where a remote target wants the image pushed, with credentials fetched just now.
 
     Attributes:
-        repository: ``HOST/REPO`` without tag (the image keeps its own input-hash tag).
+        repository: ``HOST/REPO`` without tag (the image keeps its own input-hash tag). An
+            image whose reference already names ``HOST`` is taken as pullable as it is.
         auth: ``{"username": …, "password": …}`` for the docker SDK, or ``None`` to use the
             engine's own login. Tokens expire (ECR: 12 h), so deployers fetch them per call.
     """
@@ -146,18 +149,23 @@ class Deployer(ABC):
         """Where ``image`` must be pushed before this target can run it, or ``None`` (local).
 
         Deployers with the ``registry`` capability return the repository (created if missing)
-        and fresh credentials; core pushes with the builder and passes the pushed reference
-        (``repo@sha256:…``) as the job's image.
+        and fresh credentials (tokens expire: fetch them on every call, never store them). This
+        is a deployer's whole part in pushing: core (:func:`mldock.publish.push_for_target`)
+        pushes with the configured builder for ``train``, ``deploy``, ``batch`` and ``push``,
+        and hands :meth:`train`, :meth:`deploy` and :meth:`batch` ``repo@sha256:…`` (or an
+        image already in the target's registry, as it is). A deployer never pushes itself.
         """
         return None
 
-    def batch(self, request: BatchRequest, *, progress: ProgressSink = null_progress) -> BatchResult:
+    def batch(self, request: BatchRequest, *,
+              progress: ProgressSink = null_progress) -> BatchResult:
         """Run a batch prediction job to its end (capability ``batch``)."""
         raise NotImplementedError(f"{type(self).__name__} does not run batch jobs")
 
     # --- serving ------------------------------------------------------------------------------
     @abstractmethod
-    def deploy(self, request: DeployRequest, *, progress: ProgressSink = null_progress) -> Deployment:
+    def deploy(self, request: DeployRequest, *,
+               progress: ProgressSink = null_progress) -> Deployment:
         """Create the endpoint, or update it in place; return once it is ready."""
 
     @abstractmethod
@@ -169,7 +177,7 @@ class Deployer(ABC):
         """One endpoint; raises :class:`mldock.errors.NotFoundError` if there is none."""
 
     @abstractmethod
-    def list(self) -> list[Deployment]:
+    def list(self) -> builtins.list[Deployment]:  # ``list`` is this method here
         """Endpoints this deployer manages, sorted by name."""
 
     @abstractmethod
@@ -177,6 +185,6 @@ class Deployer(ABC):
                 accept: str = "application/json") -> Prediction:
         """Send one request to the endpoint."""
 
-    def check(self) -> list[HealthCheck]:
+    def check(self) -> builtins.list[HealthCheck]:
         """Health checks for ``mldock doctor`` (credentials, reachability). Default: none."""
         return []

@@ -88,6 +88,29 @@ class DockerBuilder(Builder):
         progress(f"pushed {reference}@{digest}")
         return PushResult(reference=reference, digest=digest)
 
+    def pushed_digest(self, tag: str, repository: str, *,
+                      auth: Mapping[str, str] | None = None) -> str | None:
+        """The digest the engine recorded when it pushed ``tag`` to ``repository`` before
+        (``RepoDigests``), if the registry still serves it under the same tag: one request to
+        the registry through the engine (``docker manifest inspect``'s distribution API)."""
+        from docker.errors import APIError
+
+        image = self._image(tag)
+        version = tag.rpartition(":")[2]
+        if image is None or not version:
+            return None
+        known = {entry.partition("@")[2] for entry in image.get("RepoDigests") or []
+                 if entry.partition("@")[0] == repository}
+        if not known:
+            return None
+        try:
+            found = self.client.api.inspect_distribution(
+                f"{repository}:{version}", auth_config=dict(auth) if auth else None)
+        except APIError:  # absent, deleted or unreadable: pushing settles it
+            return None
+        digest = str((found.get("Descriptor") or {}).get("digest") or "")
+        return digest if digest in known else None
+
     def check(self) -> list[HealthCheck]:
         return [engine_health()]
 
@@ -206,7 +229,8 @@ def _push_digest(stream: Iterable[dict[str, Any]], reference: str,
 
 def _push_hint(message: str) -> str:
     lowered = message.lower()
-    if any(word in lowered for word in ("unauthorized", "authentication", "denied", "401", "403")):
+    if any(word in lowered for word in ("unauthorized", "authentication", "denied", "401", "403",
+                                        "credentials")):  # "no basic auth credentials"
         return ("check the registry credentials (--username with --password-env, or"
                 " 'docker login')")
     if any(word in lowered for word in ("connection refused", "no such host", "timeout",

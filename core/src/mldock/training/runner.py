@@ -22,6 +22,7 @@ from mldock.config.secrets import redact_text
 from mldock.errors import MldockError
 from mldock.interfaces import Lineage, Metric, RunStatus, TrainingJob, TrainingResult
 from mldock.interfaces.common import ProgressSink
+from mldock.runtime.names import MANIFEST_NAME
 from mldock.session import Session
 from mldock.training.channels import resolve_channels
 from mldock.training.lineage import git_state
@@ -71,7 +72,10 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
         image = require_image(config, session.builder.exists)  # names the input that changed
         image_id = _image_id(image)
         if remote:
-            pushed = push_image(session, image, progress)
+            from mldock.publish import push_for_target
+
+            published = push_for_target(session, image, progress=progress)
+            pushed = published.pinned if published else None
     platform = "local" if no_container or not remote else session.deployer_name
     commit, dirty = git_state(session.project_dir)
     tracker = session.tracker
@@ -152,16 +156,6 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     return RunOutcome(run_id, status, failure, time.monotonic() - started)
 
 
-def push_image(session: Session, image: str, progress: ProgressSink) -> str | None:
-    """Push ``image`` where the remote deployer wants it; return ``repo@sha256:…`` (or None)."""
-    target = session.deployer.registry_target(image)
-    if target is None:
-        return None
-    progress(f"pushing {image} to {target.repository}")
-    result = session.builder.push(image, target.repository, auth=target.auth, progress=progress)
-    return f"{target.repository}@{result.digest}"
-
-
 def stage_channel(session: Session, channel: Any, progress: ProgressSink) -> str:
     """A channel as a URI a remote job reads: storage URIs as given, local data uploaded."""
     if "://" in channel.source and not channel.source.startswith("file://"):
@@ -190,7 +184,7 @@ def _store_model(session: Session, run_id: str, model_uri: str, progress: Progre
         progress(f"model stored at {model_uri}")
         return
     folder = Path(model_uri.removeprefix("file://"))
-    if not (folder / "mldock-model.json").is_file():
+    if not (folder / MANIFEST_NAME).is_file():
         raise MldockError(f"training finished but {folder} holds no mldock-model.json",
                           hint="the image's runtime writes it; rebuild with 'mldock build'")
     ref = session.storage.put_tree(folder, MODEL_KEY.format(run_id=run_id), progress=progress)

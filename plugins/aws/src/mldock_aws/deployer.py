@@ -8,6 +8,7 @@ made before a command needs one, so building the deployer never fails on missing
 
 from __future__ import annotations
 
+import builtins
 from functools import cached_property
 from typing import Any
 
@@ -48,18 +49,15 @@ class SageMakerDeployer(Deployer):
         project: the project's name (tags, job and repository names).
         storage_uri: the project's ``[storage] uri``; ``s3://…`` gives the default output path.
         clients: the AWS clients (built from ``options`` when not given).
-        builder: pushes images that are not in ECR yet (default: the local Docker builder).
         poll_s: seconds between two looks at a job or endpoint (tests make it short).
     """
 
     def __init__(self, options: SageMakerOptions, *, project: str, storage_uri: str = "",
-                 clients: AwsClients | None = None, builder: Any = None,
-                 poll_s: float | None = None):
+                 clients: AwsClients | None = None, poll_s: float | None = None):
         self.options = options
         self.project = project
         self.storage_uri = storage_uri
         self.clients = clients or AwsClients(options)
-        self.builder = builder
         self.training = TrainingRunner(self.clients, options, project=project,
                                        output_path="", poll_s=poll_s or 5.0)
         self.endpoints = Endpoints(self.clients, options, project=project,
@@ -93,13 +91,14 @@ class SageMakerDeployer(Deployer):
                  ' [deploy.sagemaker] output_path = "s3://<bucket>/<prefix>"', exit_code=2)
 
     def registry_target(self, image: str) -> RegistryTarget:
+        """The ECR repository for ``image`` (created if missing) and a token fetched now; core
+        pushes there with its builder before :meth:`train`, :meth:`deploy` and :meth:`batch`."""
         return ecr.registry_target(self.clients, image, repository=self.options.ecr_repository,
                                    registry=self.options.ecr_registry, project=self.project)
 
-    def _image(self, image: str, progress: ProgressSink) -> str:
-        return ecr.pushed_image(self.clients, image, repository=self.options.ecr_repository,
-                                registry=self.options.ecr_registry, project=self.project,
-                                progress=progress, builder=self.builder)
+    def _image(self, image: str) -> str:
+        """The image core pushed (see :meth:`registry_target`), checked to be pullable."""
+        return ecr.require_pullable(image, self.options.ecr_registry)
 
     def _model_url(self, model_uri: str, options: Any, run_id: str,
                    progress: ProgressSink) -> str:
@@ -113,20 +112,21 @@ class SageMakerDeployer(Deployer):
     # --- training -----------------------------------------------------------------------------
     def train(self, job: TrainingJob, *, progress: ProgressSink = null_progress,
               on_metrics: MetricsSink | None = None) -> TrainingResult:
+        self._image(job.image)
         self.training.output_path = self.output_path
         return self.training.run(job, training_job_name(self.project, job.run_id),
                                  progress=progress, on_metrics=on_metrics)
 
     def batch(self, request: BatchRequest, *,
               progress: ProgressSink = null_progress) -> BatchResult:
-        image = self._image(request.image, progress)
+        image = self._image(request.image)
         model_url = self._model_url(request.model_uri, request.options, request.run_id, progress)
         return self.batches.run(request, image=image, model_url=model_url, progress=progress)
 
     # --- serving ------------------------------------------------------------------------------
     def deploy(self, request: DeployRequest, *,
                progress: ProgressSink = null_progress) -> Deployment:
-        image = self._image(request.image, progress)
+        image = self._image(request.image)
         model_url = self._model_url(request.model_uri, request.options, request.run_id, progress)
         return self.endpoints.deploy(request, image=image, model_url=model_url,
                                      progress=progress)
@@ -137,7 +137,7 @@ class SageMakerDeployer(Deployer):
     def get(self, name: str) -> Deployment:
         return self.endpoints.get(name)
 
-    def list(self) -> list[Deployment]:
+    def list(self) -> builtins.list[Deployment]:  # ``list`` is this method here
         return self.endpoints.list()
 
     def predict(self, name: str, body: bytes, *, content_type: str = "application/json",
@@ -145,7 +145,7 @@ class SageMakerDeployer(Deployer):
         return self.endpoints.predict(name, body, content_type=content_type, accept=accept)
 
     # --- doctor -------------------------------------------------------------------------------
-    def check(self) -> list[HealthCheck]:
+    def check(self) -> builtins.list[HealthCheck]:
         """Credentials (STS GetCallerIdentity), region, and the execution role."""
         try:
             source = self.clients.credential_source()
@@ -163,7 +163,7 @@ class SageMakerDeployer(Deployer):
         checks = [HealthCheck("AWS credentials", True,
                               f"account {who['Account']} as {who['Arn']} ({source})"),
                   HealthCheck("AWS region", True, region)]
-        return checks + [self._role_check()]
+        return [*checks, self._role_check()]
 
     def _role_check(self) -> HealthCheck:
         role = self.options.role_arn

@@ -1,22 +1,21 @@
-"""ECR: the repository an image is pushed to, with a token fetched just before the push.
+"""ECR specifics only: the repository an image goes to (created if missing) and a fresh token.
 
-``mldock --env aws push`` and ``mldock --env aws train`` ask :func:`registry_target` where to push;
-core then pushes with its builder (which checks every stream line) and hands the deployer
-``repo@sha256:…``. ``deploy`` and ``batch`` of a run whose image was never pushed (trained
-locally) push it here with the same builder.
+The deployer's :meth:`~mldock_aws.deployer.SageMakerDeployer.registry_target` answers with them;
+core pushes with its configured builder for every remote use of the image (``mldock --env aws
+push``, ``train``, ``deploy``, ``batch``: :mod:`mldock.publish`) and hands SageMaker
+``repo@sha256:…``. This plugin never pushes and never talks to a Docker engine.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from mldock.errors import MldockError
-from mldock.interfaces import ProgressSink, RegistryTarget, null_progress
+from mldock.interfaces import RegistryTarget
 
 from mldock_aws.clients import AwsClients
 from mldock_aws.errors import translated
-from mldock_aws.names import TAG_PROJECT, image_host, is_ecr, repository_name
+from mldock_aws.names import TAG_PROJECT, is_ecr, repository_name
 
 
 def ensure_repository(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
@@ -62,27 +61,13 @@ def registry_target(clients: AwsClients, image: str, *, repository: str | None,
     return RegistryTarget(repository=uri if "/" in uri else f"{host}/{name}", auth=auth)
 
 
-def pushed_image(clients: AwsClients, image: str, *, repository: str | None,
-                 registry: str | None, project: str,
-                 progress: ProgressSink = null_progress, builder: Any = None) -> str:
-    """``image`` as a reference SageMaker can pull: as it is when it already names ECR (or the
-    overriding registry), else pushed now with the local engine and returned as ``repo@digest``."""
+def require_pullable(image: str, registry: str | None) -> str:
+    """``image`` unchanged if SageMaker can pull it (ECR, or the ``ecr_registry`` override), else
+    a one-line error: core pushes before calling the deployer, so this means a direct caller
+    passed a local tag."""
     if is_ecr(image, [registry] if registry else []):
         return image
-    if builder is None:
-        from mldock.local.build import DockerBuilder
-
-        builder = DockerBuilder()
-    if not builder.exists(image):
-        if image_host(image) is not None:
-            raise MldockError(f"SageMaker cannot pull {image}: it is not in Amazon ECR, and"
-                              " not on this machine to push it there",
-                              hint="run 'mldock build' and 'mldock --env aws push', or set"
-                                   " [deploy.sagemaker] ecr_registry", exit_code=2)
-        raise MldockError(f"image {image} is neither in ECR nor on this machine",
-                          hint="run 'mldock build' and 'mldock --env aws push'", exit_code=4)
-    target = registry_target(clients, image, repository=repository, registry=registry,
-                             project=project)
-    progress(f"pushing {image} to {target.repository}")
-    result = builder.push(image, target.repository, auth=target.auth, progress=progress)
-    return f"{target.repository}@{result.digest}"
+    raise MldockError(f"SageMaker cannot pull {image}: it is not in Amazon ECR",
+                      hint="let mldock push it: 'mldock --env ENV deploy' (or train, batch) pushes"
+                           " the image first; 'mldock --env ENV push' pushes it alone",
+                      exit_code=2)
