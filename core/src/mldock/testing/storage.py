@@ -97,7 +97,8 @@ class ArtifactStoreContract(ContractBase):
     def test_empty_file_roundtrip(self, store: ArtifactStore, tmp_path: Path) -> None:
         """An empty file is stored and fetched as an empty file.
 
-        Usually fails when "no bytes" is confused with "no object" or a zero-length upload is skipped.
+        Usually fails when "no bytes" is confused with "no object" or a zero-length upload is
+        skipped.
         """
         (tmp_path / "empty").write_bytes(b"")
         assert store.put_file(tmp_path / "empty", "e/empty").size == 0
@@ -160,7 +161,8 @@ class ArtifactStoreContract(ContractBase):
 
     # --- trees ----------------------------------------------------------------------------------
     def test_tree_roundtrip(self, store: ArtifactStore, tmp_path: Path) -> None:
-        """A tree with nested folders, an empty file, binary bytes and unicode names comes back whole.
+        """A tree with nested folders, an empty file, binary bytes and unicode names comes back
+        whole.
 
         Usually fails on unicode names (encoding of keys), on empty files, or when nested folders
         are flattened.
@@ -231,7 +233,7 @@ class ArtifactStoreContract(ContractBase):
         for key in keys:
             store.put_file(tmp_path / "f", key)
         store.put_tree(make_sample_tree(tmp_path / "t"), "runs/c/tree")
-        assert store.list() == sorted(keys + ["runs/c/tree"])
+        assert store.list() == sorted([*keys, "runs/c/tree"])
         assert store.list("runs/a/") == ["runs/a/model", "runs/a/model/extra"]
         assert store.list("nothing/") == []
 
@@ -257,7 +259,8 @@ class ArtifactStoreContract(ContractBase):
 
     # --- atomicity, integrity, deduplication --------------------------------------------------
     def test_readers_never_see_a_partial_tree(self, store: ArtifactStore, tmp_path: Path) -> None:
-        """Readers polling while a large tree is written see the old tree or the new one, never a mix.
+        """Readers polling while a large tree is written see the old tree or the new one, never a
+        mix.
 
         Also checks a brand-new key: once exists() or list() shows it, get_tree gets all of it.
         Usually fails when files are uploaded under the final key one by one, or when the manifest
@@ -335,23 +338,61 @@ class ArtifactStoreContract(ContractBase):
         """
         require_capability(self, "supports_content_addressing", "content-addressed")
         if self.bytes_sent(store) is None:
-            pytest.skip(f"{backend_label(self)} exposes no byte counter: give store.stats.bytes_sent"
-                        " or override bytes_sent(store)")
+            pytest.skip(f"{backend_label(self)} exposes no byte counter: give"
+                        " store.stats.bytes_sent or override bytes_sent(store)")
+        def sent() -> int:
+            return self.bytes_sent(store) or 0
+
         big = os.urandom(1 << 20)
         (tmp_path / "t").mkdir()
         (tmp_path / "t" / "big.bin").write_bytes(big)
         (tmp_path / "t" / "small.txt").write_text("v1")
-        before = self.bytes_sent(store)
+        before = sent()
         store.put_file(tmp_path / "t" / "big.bin", "dedup/a")
-        first = self.bytes_sent(store) - before
+        first = sent() - before
         store.put_file(tmp_path / "t" / "big.bin", "dedup/b")
-        second = self.bytes_sent(store) - before - first
+        second = sent() - before - first
         assert first >= len(big) and second < len(big) // 16, (first, second)
-        before = self.bytes_sent(store)
+        before = sent()
         store.put_tree(tmp_path / "t", "dedup/tree1")  # big.bin already stored
         (tmp_path / "t" / "small.txt").write_text("v2")
         store.put_tree(tmp_path / "t", "dedup/tree2")
-        assert self.bytes_sent(store) - before < len(big) // 16
+        assert sent() - before < len(big) // 16
+
+    # --- model folders --------------------------------------------------------------------------
+    def test_link_leaving_the_folder_is_refused(self, store: ArtifactStore, tmp_path: Path
+                                                ) -> None:
+        """A tree holding a link that points outside it is refused by an error naming the link,
+        and nothing is published under the key.
+
+        Usually fails when the backend walks the folder with ``os.walk``/``rglob`` and follows
+        links (a model folder's ``env -> /proc/self/environ`` would copy the host's secrets into
+        the store): walk it with :func:`mldock.trees.walk_contained`.
+        """
+        secret = tmp_path / "outside.txt"
+        secret.write_text("never stored")
+        tree = tmp_path / "model"
+        (tree / "sub").mkdir(parents=True)
+        (tree / "weights.bin").write_bytes(b"w" * 100)
+        (tree / "sub" / "leak").symlink_to(secret)
+        with pytest.raises(MldockError, match="sub/leak"):
+            store.put_tree(tree, "links/out")
+        assert not store.exists("links/out")
+
+    def test_link_inside_the_folder_is_stored_as_a_copy(self, store: ArtifactStore,
+                                                        tmp_path: Path) -> None:
+        """A link to a file inside the tree comes back as a regular file with the target's bytes.
+
+        Usually fails when links are skipped, or stored as links that dangle after a fetch.
+        """
+        tree = tmp_path / "model"
+        tree.mkdir()
+        (tree / "checkpoint-9.bin").write_bytes(b"nine")
+        (tree / "latest.bin").symlink_to("checkpoint-9.bin")
+        store.put_tree(tree, "links/in")
+        out = Path(store.get_tree("links/in", tmp_path / "out"))
+        assert not (out / "latest.bin").is_symlink()
+        assert (out / "latest.bin").read_bytes() == b"nine"
 
     # --- misc -----------------------------------------------------------------------------------
     def test_progress_receives_lines(self, store: ArtifactStore, tmp_path: Path) -> None:
@@ -372,3 +413,43 @@ class ArtifactStoreContract(ContractBase):
         checks = store.check()
         assert all(isinstance(c, HealthCheck) for c in checks)
         assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+
+
+# --- the content-addressed layout, as mldock has always written it ------------------------------
+GOLDEN_OBJECTS: dict[str, bytes] = {
+    "blobs/sha256/d8/cf87a0db3a90a07e1741397fab39aa233234d79b800f71ea4848155f30f78e":
+        b"weights\x00\x01",
+    "blobs/sha256/e8/c628edc9968ef0c668f54e0ba2636b35503357eb1aca0ddc828aeace432f67":
+        b'{"a": 1}\n',
+    "blobs/sha256/58/91b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03": b"hello\n",
+    "blobs/sha256/3b/e8077578a2d0399c75edad7dd8702382188b2df2a994423f71307a0318dd7a": (
+        b'{"model.bin":{"mode":420,"sha256":"d8cf87a0db3a90a07e1741397fab39aa233234d79b800f71ea48'
+        b'48155f30f78e","size":9},"sub/config.json":{"mode":493,"sha256":"e8c628edc9968ef0c668f54e'
+        b'0ba2636b35503357eb1aca0ddc828aeace432f67","size":9}}'),
+    "refs/models/iris/.mldock-ref": (
+        b'{"format": 1, "key": "models/iris", "kind": "tree", "sha256": "3be8077578a2d0399c75edad7'
+        b'dd8702382188b2df2a994423f71307a0318dd7a", "size": 18, "stored_at": 1796029215.7088935}'),
+    "refs/notes/readme/.mldock-ref": (
+        b'{"format": 1, "key": "notes/readme", "kind": "file", "sha256": "5891b5b522d5df086d0ff0b1'
+        b'10fbd9d21bb4fc7163af34d08286a2e846f6be03", "size": 6, "stored_at": 1796029215.7102726}'),
+}
+"""Every object of a store written by mldock before :mod:`mldock.cas` (commit 46c859c's local
+store: ``put_tree(GOLDEN_TREE, "models/iris")`` then ``put_file(b"hello\\n", "notes/readme")``),
+by its name under the store's root. A store on :mod:`mldock.cas` must read these back and write
+the same bytes (``stored_at`` aside) for the same content."""
+
+GOLDEN_TREE: dict[str, tuple[bytes, int]] = {
+    "model.bin": (b"weights\x00\x01", 0o644),
+    "sub/config.json": (b'{"a": 1}\n', 0o755),
+}
+"""The tree stored as ``models/iris`` in :data:`GOLDEN_OBJECTS`: relpath -> (bytes, mode)."""
+
+
+def write_golden_tree(folder: Path) -> Path:
+    """Create :data:`GOLDEN_TREE` under ``folder``; return ``folder``."""
+    for rel, (data, mode) in GOLDEN_TREE.items():
+        path = folder.joinpath(*rel.split("/"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, mode)
+    return folder
