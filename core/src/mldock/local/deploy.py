@@ -47,6 +47,7 @@ from mldock.interfaces.common import ProgressSink, null_progress
 from mldock.interfaces.deploy import MetricsSink
 from mldock.local import opt_ml
 from mldock.local.engine import docker_client, engine_health
+from mldock.runtime.names import ENV_RUN_ID, MANIFEST_NAME, METRICS_FILE_NAME
 from mldock.training.metrics_tail import MetricsTail
 
 LABEL_ENDPOINT = "mldock.endpoint"
@@ -162,7 +163,7 @@ class LocalDeployer(Deployer):
             volumes[str(Path(folder).resolve())] = {"bind": f"/opt/ml/input/data/{name}",
                                                     "mode": "ro"}
         name = train_container_name(job.run_id)
-        environment = {"TRAINING_JOB_NAME": name, "MLDOCK_RUN_ID": job.run_id,
+        environment = {"TRAINING_JOB_NAME": name, ENV_RUN_ID: job.run_id,
                        "PYTHONUNBUFFERED": "1", **job.environment}
         container = self.client.containers.run(
             job.image, ["train"], detach=True, name=name, volumes=volumes, environment=environment,
@@ -174,7 +175,7 @@ class LocalDeployer(Deployer):
                                         daemon=True)
             streamer.start()
             sink = on_metrics or (lambda metrics: None)
-            with MetricsTail(tree / "output" / "data" / "mldock-metrics.jsonl", sink):
+            with MetricsTail(tree / "output" / "data" / METRICS_FILE_NAME, sink):
                 try:
                     code = container.wait()["StatusCode"]
                 except KeyboardInterrupt:
@@ -216,7 +217,7 @@ class LocalDeployer(Deployer):
         port = _valid_port(request.options.get("port"))
         self._require_image(request.image)
         model_dir = _local_folder(request.options.get("model_dir") or request.model_uri)
-        if not (model_dir / "mldock-model.json").is_file():
+        if not (model_dir / MANIFEST_NAME).is_file():
             raise MldockError(f"{model_dir} holds no trained model (no mldock-model.json)",
                               hint="train first: mldock train", exit_code=4)
         previous = self._containers(request.name)
@@ -290,7 +291,7 @@ class LocalDeployer(Deployer):
                 request.image, ["serve"], detach=True, name=name,
                 ports={"8080/tcp": ("127.0.0.1", port)},
                 volumes={str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
-                environment={"MLDOCK_RUN_ID": request.run_id, **request.environment},
+                environment={ENV_RUN_ID: request.run_id, **request.environment},
                 labels=labels)
         except APIError as exc:
             with contextlib.suppress(Exception):

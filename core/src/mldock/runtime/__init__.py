@@ -13,7 +13,6 @@ Entry points: ``mldock-runtime train|serve`` (:mod:`mldock.runtime.__main__`), u
 
 from __future__ import annotations
 
-MANIFEST_NAME = "mldock-model.json"
-"""File written into the model directory after training; marks the model root for serving."""
+from mldock.runtime.names import MANIFEST_NAME  # the container contract's names live there
 
 __all__ = ["MANIFEST_NAME"]

@@ -23,9 +23,17 @@ from typing import IO, Any
 from mldock.runtime import cluster as _cluster
 from mldock.runtime import gcs
 from mldock.runtime import hyperparameters as hp
+from mldock.runtime.names import (
+    ENV_CHECKPOINT_DIR,
+    ENV_HYPERPARAMETERS,
+    ENV_MODEL_DIR,
+    ENV_OUTPUT_DIR,
+    ENV_RUN_ID,
+    METRIC_LINE_PREFIX,
+    METRICS_FILE_NAME,
+)
 from mldock.runtime.platform import AZUREML, LOCAL, SAGEMAKER, VERTEX, gcs_root, opt_ml
 
-METRICS_FILE_NAME = "mldock-metrics.jsonl"
 VERTEX_CHANNELS = {"AIP_TRAINING_DATA_URI": "train", "AIP_VALIDATION_DATA_URI": "validation",
                    "AIP_TEST_DATA_URI": "test"}
 
@@ -110,7 +118,7 @@ class TrainingContext:
             self._metrics_handle.write(line + "\n")
             self._metrics_handle.flush()
             suffix = "" if step is None else f" step={step}"
-            sys.stdout.write(f"mldock-metric {key}={number}{suffix}\n")
+            sys.stdout.write(f"{METRIC_LINE_PREFIX} {key}={number}{suffix}\n")
             sys.stdout.flush()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -269,9 +277,9 @@ def _local_layout(env: Mapping[str, str], uploads: list[tuple[Path, str]]) -> _L
             channels[name] = _input_location(value, name, env)
     base_dir = Path("mldock-output").resolve()
     return _Layout(
-        model=Path(env.get("MLDOCK_MODEL_DIR") or base_dir / "model"),
-        output=Path(env.get("MLDOCK_OUTPUT_DIR") or base_dir / "output"),
-        checkpoints=Path(env.get("MLDOCK_CHECKPOINT_DIR") or base_dir / "checkpoints"),
+        model=Path(env.get(ENV_MODEL_DIR) or base_dir / "model"),
+        output=Path(env.get(ENV_OUTPUT_DIR) or base_dir / "output"),
+        checkpoints=Path(env.get(ENV_CHECKPOINT_DIR) or base_dir / "checkpoints"),
         job_id=env.get("MLDOCK_JOB_ID") or _new_job_id("local"), cluster=_cluster.single_host(),
         channels=channels)
 
@@ -297,7 +305,7 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
     if platform not in _LAYOUTS:
         raise ValueError(f"unknown platform {platform!r}")
     reserved, arg_params = hp.split_reserved(hp.parse_arguments(argv))
-    params = hp.read_env_json(env.get("MLDOCK_HYPERPARAMETERS"))
+    params = hp.read_env_json(env.get(ENV_HYPERPARAMETERS))
     uploads: list[tuple[Path, str]] = []
     layout = _LAYOUTS[platform](env, uploads)
     params.update(layout.params)
@@ -316,7 +324,7 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
     model, uploads = _primary_only_model(Path(model), uploads, cluster.rank, env)
     metrics = env.get("MLDOCK_METRICS_FILE")
     return TrainingContext(
-        platform=platform, job_id=layout.job_id, run_id=env.get("MLDOCK_RUN_ID") or layout.job_id,
+        platform=platform, job_id=layout.job_id, run_id=env.get(ENV_RUN_ID) or layout.job_id,
         hyperparameters=params, channels=channels, model_dir=model, published_model_dir=published,
         output_dir=Path(output), checkpoint_dir=Path(checkpoints),
         hosts=list(cluster.hosts), current_host=cluster.current_host, rank=cluster.rank,

@@ -102,7 +102,9 @@ def start_azurite(processes: ProcessSet, location: Path) -> Azurite:
     npx = require_program("npx", "install Node.js and npm (apt-get install nodejs npm)")
     location.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command = [npx, "--no", "azurite-blob", "--blobHost", LOOPBACK, "--blobPort", str(port),
+    # "--no": never download; "--": npm must not read Azurite's options as its own (it would
+    # silently take --location and drop the rest, and Azurite would start on its default port)
+    command = [npx, "--no", "--", "azurite-blob", "--blobHost", LOOPBACK, "--blobPort", str(port),
                "--location", str(location), "--skipApiVersionCheck", "--disableTelemetry",
                "--silent"]
     server = processes.start("azurite-blob", command, port=port, cwd=folder,

@@ -16,6 +16,7 @@ from typing import Any
 
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import BatchRequest, BatchResult, ProgressSink, null_progress
+from mldock.runtime.names import ENV_RUN_ID
 
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
@@ -56,7 +57,7 @@ def transform_request(request: BatchRequest, options: SageMakerOptions, *, job_n
         "TransformJobName": job_name, "ModelName": model_name, "BatchStrategy": strategy,
         "TransformInput": data_input, "TransformOutput": output,
         "TransformResources": resources,
-        "Environment": {"MLDOCK_RUN_ID": request.run_id},
+        "Environment": {ENV_RUN_ID: request.run_id},
         "Tags": tag_list({**options.tags, TAG_RUN: request.run_id, TAG_PROJECT: project,
                           TAG_ROLE: "batch"}),
     }
@@ -88,7 +89,7 @@ class BatchRunner:
         with translated(f"create model {name}", resource=f"model {name}"):
             sagemaker.create_model(**model_request(
                 name, image=image, model_url=model_url, role_arn=self.options.role_arn,
-                environment={"MLDOCK_RUN_ID": request.run_id}, tags=tags,
+                environment={ENV_RUN_ID: request.run_id}, tags=tags,
                 options=self.options))
         try:
             with translated(f"create transform job {name}", resource=f"transform job {name}"):

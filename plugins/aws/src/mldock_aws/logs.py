@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mldock.interfaces import Metric, ProgressSink
+from mldock.runtime.names import METRIC_LINE_PREFIX
 
 from mldock_aws.errors import is_not_found, translated
 
@@ -44,7 +45,7 @@ def parse_metric(line: str, timestamp: float = 0.0) -> Metric | None:
 def metric_definitions(names: list[str]) -> list[dict[str, str]]:
     """SageMaker ``MetricDefinitions`` matching the runtime's lines for each configured name."""
     number = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
-    return [{"Name": name, "Regex": f"mldock-metric {re.escape(name)}={number}"}
+    return [{"Name": name, "Regex": f"{METRIC_LINE_PREFIX} {re.escape(name)}={number}"}
             for name in names]
 
 

@@ -15,14 +15,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from mldock.cas import sha256_file
 from mldock.errors import MldockError, UsageError
 from mldock.interfaces import ProgressSink, null_progress
-from mldock.local.hashing import sha256_file
+from mldock.runtime.names import MANIFEST_NAME
 from mldock.trees import open_entry, walk_contained
 
 from mldock_aws.clients import AwsClients
 
-MANIFEST = "mldock-model.json"
+MANIFEST = MANIFEST_NAME
 SHA_METADATA = "mldock-sha256"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from mldock.errors import MldockError, NotFoundError
 from mldock.interfaces import Deployment, DeployRequest, Prediction, ProgressSink, null_progress
+from mldock.runtime.names import ENV_RUN_ID
 
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
@@ -151,7 +152,7 @@ class Endpoints:
                             or self.options.serve_instance_type)
         count = int(request.options.get("instance_count") or self.options.serve_instance_count)
         new = resource_name(name)
-        environment = {"MLDOCK_RUN_ID": request.run_id, **dict(request.environment)}
+        environment = {ENV_RUN_ID: request.run_id, **dict(request.environment)}
         with translated(f"create model {new}", resource=f"model {new}"):
             self.clients.sagemaker.create_model(**model_request(
                 new, image=image, model_url=model_url, role_arn=self.options.role_arn,

@@ -26,6 +26,7 @@ from mldock.interfaces import (
     TrainingResult,
     null_progress,
 )
+from mldock.runtime.names import ENV_RUN_ID
 
 from mldock_aws.clients import AwsClients
 from mldock_aws.config import SageMakerOptions
@@ -106,7 +107,7 @@ def training_request(job: TrainingJob, options: SageMakerOptions, *, job_name: s
         "OutputDataConfig": output,
         "ResourceConfig": resources,
         "StoppingCondition": stopping,
-        "Environment": {"MLDOCK_RUN_ID": job.run_id, **dict(job.environment)},
+        "Environment": {ENV_RUN_ID: job.run_id, **dict(job.environment)},
         "Tags": tag_list({**options.tags, TAG_RUN: job.run_id, TAG_PROJECT: project,
                           TAG_ROLE: "training"}),
     }
