@@ -7,7 +7,8 @@ folder into model.tar.gz in S3, as for any locally trained run. moto runs no con
 predictions come from moto's queue of canned answers; it reports every training job Completed and
 refuses UpdateEndpoint: the two tests that need otherwise are declared expected failures with the
 reason, and their subjects are checked in test_training.py and test_serving.py instead. A moto
-server of its own keeps the answer queue apart from other tests.
+server of its own keeps the answer queue apart from other tests. The deployer is built through the
+``sagemaker`` record mldock registers, whose capabilities give the contract's flags.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mldock.errors import BackendUnavailableError
 from mldock.interfaces import Deployer, DeployRequest, Prediction, TrainingJob
 from mldock.local.build import DockerBuilder
 from mldock.publish import publish
+from mldock.records import FactoryContext
 from mldock.testing import DeployerContract, expected_failure, registered_record
 
 ANSWER = {"echo": "answered by moto's queue"}
@@ -42,18 +44,24 @@ class TestSageMakerDeployer(DeployerContract):
     record = registered_record("deployer", "sagemaker")
 
     @pytest.fixture
-    def deployer(self, contract_moto, registry, options, shapes, pushed_repos):
-        from mldock_aws.clients import AwsClients
+    def deployer(self, contract_moto, registry, options, shapes, pushed_repos, tmp_path):
+        """Built by the record's factory, as ``mldock deploy`` builds it from
+        ``[deploy.sagemaker]`` and the project's facts; its requests are then checked against
+        SageMaker's shapes, and it polls every 10 ms (moto ends every job at once)."""
         from mldock_aws.deployer import SageMakerDeployer
 
         opts = options.model_copy(update={"endpoint_url": contract_moto.url,
                                           "ecr_registry": registry.host})
-        clients = AwsClients(opts)
-        clients.session.events.register("provide-client-params", shapes)
+        built = self.record.build(FactoryContext(options=opts, project="contract",
+                                                 project_dir=tmp_path,
+                                                 storage_uri="s3://contract/p"))
+        assert isinstance(built, SageMakerDeployer)
+        built.clients.session.events.register("provide-client-params", shapes)
+        for part in (built.training, built.endpoints, built.batches):
+            part.poll_s = 0.01
         pushed_repos.append("mldock-contract-echo")
-        self.sagemaker = SageMakerDeployer(opts, project="contract", storage_uri="s3://contract/p",
-                                           clients=clients, poll_s=0.01)
-        return self.sagemaker
+        self.sagemaker = built
+        return built
 
     def pushed(self, image: str) -> str:
         """``image`` pushed as the mldock commands push it before calling a deployer."""
