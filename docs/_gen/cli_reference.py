@@ -25,7 +25,7 @@ _RICH_ESCAPE = re.compile(r"\\\[")
 
 
 def _clean(text: str | None) -> str:
-    """Help text as plain markdown: rich's ``\\[`` escapes undone, whitespace folded, pipes escaped."""
+    """Help text as markdown: rich's ``\\[`` escapes undone, whitespace folded, ``|`` escaped."""
     text = inspect.cleandoc(text or "")
     text = _RICH_ESCAPE.sub("[", text)
     text = " ".join(text.split())
@@ -40,7 +40,10 @@ def root_command() -> Any:
     return build_command()
 
 
-def walk(command: Any, path: tuple[str, ...] = ("mldock",)) -> Iterator[tuple[tuple[str, ...], Any]]:
+Path = tuple[str, ...]
+
+
+def walk(command: Any, path: Path = ("mldock",)) -> Iterator[tuple[Path, Any]]:
     """Every visible command under ``command`` (itself first), with its path, loaded."""
     import typer
 
@@ -95,15 +98,35 @@ def command_section(path: tuple[str, ...], command: Any) -> str:
     return "\n".join(out)
 
 
-def exit_codes() -> dict[int, list[str]]:
-    """Exit code -> what causes it, from :mod:`mldock.errors` and the CLI's own codes."""
+def _error_modules() -> list[Any]:
+    """``mldock.errors`` and each installed plugin package's ``errors`` module."""
+    import importlib
+    import importlib.util
+
     from mldock import errors
+    from mldock.host import get_host
+
+    modules = [errors]
+    for info in get_host().sorted_plugins(include_builtin=False):
+        name = f"{info.module.split('.')[0]}.errors"
+        if importlib.util.find_spec(name) is not None and name not in {m.__name__ for m in modules}:
+            modules.append(importlib.import_module(name))
+    return modules
+
+
+def exit_codes() -> dict[int, list[str]]:
+    """Exit code -> what causes it: the CLI's own codes, then every ``MldockError`` class of core
+    and of the installed plugins (``<package>.errors``), each with its docstring's first line."""
+    from mldock.errors import MldockError
 
     codes: dict[int, list[str]] = {code: [text] for code, text in FIXED_EXIT_CODES.items()}
-    for name, cls in sorted(vars(errors).items()):
-        if isinstance(cls, type) and issubclass(cls, errors.MldockError):
-            doc = (inspect.getdoc(cls) or "").splitlines()[0].rstrip(".")
-            codes.setdefault(cls.exit_code, []).append(f"`{name}`: {doc}")
+    for module in _error_modules():
+        owner = "" if module.__name__ == "mldock.errors" else f" ({module.__name__.split('.')[0]})"
+        for name, cls in sorted(vars(module).items()):
+            if (isinstance(cls, type) and issubclass(cls, MldockError)
+                    and cls.__module__ == module.__name__):
+                doc = (inspect.getdoc(cls) or "").splitlines()[0].rstrip(".")
+                codes.setdefault(cls.exit_code, []).append(f"`{name}`{owner}: {doc}")
     return dict(sorted(codes.items()))
 
 

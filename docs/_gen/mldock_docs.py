@@ -23,8 +23,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-import cli_reference  # noqa: E402 - found through the path set just above
-import plugin_options  # noqa: E402
+# found through the path set just above (mkdocs loads a hook by path, not as a package member)
+import cli_reference  # type: ignore[import-not-found]  # noqa: E402
+import plugin_options  # type: ignore[import-not-found]  # noqa: E402
 
 _INCLUDE = re.compile(r"<!-- mldock:include (?P<path>[\w./-]+) -->")
 

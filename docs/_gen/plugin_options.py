@@ -20,7 +20,8 @@ SECTIONS = {"builder": "build", "storage": "storage", "tracker": "tracking", "de
 
 _ENTRY = re.compile(r"^    (?P<names>[a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (?P<text>.*)$")
 _LIMITS = (("ge", "≥ {}"), ("gt", "> {}"), ("le", "≤ {}"), ("lt", "< {}"),
-           ("min_length", "length ≥ {}"), ("max_length", "length ≤ {}"), ("pattern", "matches `{}`"))
+           ("min_length", "length ≥ {}"), ("max_length", "length ≤ {}"),
+           ("pattern", "matches `{}`"))
 
 
 def _rst_to_md(text: str) -> str:
@@ -68,7 +69,8 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return " or ".join(f'"{a}"' for a in args)
     if origin is not None:
-        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
+        inner = ", ".join(type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]"
     if getattr(annotation, "__name__", "") == "SecretRef":
         return '"env:NAME" (a secret, by variable name)'
     return getattr(annotation, "__name__", str(annotation))
@@ -77,10 +79,7 @@ def type_name(annotation: Any) -> str:
 def _default(field: Any) -> str:
     if field.is_required():
         return "**required**"
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -122,7 +121,8 @@ def backends() -> list[tuple[str, str, Any, str]]:
     from mldock.host import get_host
 
     host = get_host()
-    distribution = {info.name: info.distribution for info in host.sorted_plugins(include_builtin=True)}
+    distribution = {info.name: info.distribution
+                    for info in host.sorted_plugins(include_builtin=True)}
     found = []
     for concern in SECTIONS:
         for name, registered in host.registry.records(concern).items():
@@ -142,9 +142,9 @@ def plugin_options() -> str:
             out += [f"No options: `{section}` is not accepted.", ""]
         else:
             doc = (inspect.getdoc(model) or "").split("\n\n")[0]
-            out += [f"`{section}` in `mldock.toml`, validated by `{model.__module__}."
-                    f"{model.__name__}`: {_rst_to_md(' '.join(doc.split()))}", "",
-                    options_table(model), ""]
+            where = (f"`{section}` in `mldock.toml`, validated by"
+                     f" `{model.__module__}.{model.__name__}`")
+            out += [f"{where}: {_rst_to_md(' '.join(doc.split()))}", "", options_table(model), ""]
         if record.example.strip():
             out += ["Example:", "", "```toml", record.example.strip(), "```", ""]
     return "\n".join(out)

@@ -18,8 +18,8 @@ import pytest
 from .conftest import run_cli
 
 BIN = Path(sys.executable).parent
-BASH = shutil.which("bash")
-pytestmark = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+BASH = shutil.which("bash") or "bash"
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 
 def _env() -> dict[str, str]:
@@ -56,11 +56,11 @@ def script_fixture() -> str:
     return _completion_script()
 
 
-def test_bash_completes_a_command(script):
+def test_bash_completes_a_command(script: str) -> None:
     assert _complete(script, "mldock", "tra") == ["train"]
 
 
-def test_bash_completes_subcommands_and_options(script):
+def test_bash_completes_subcommands_and_options(script: str) -> None:
     assert set(_complete(script, "mldock", "runs", "")) >= {"list", "show", "compare", "export"}
     options = _complete(script, "mldock", "train", "--")
     assert "--no-container" in options and "--param" in options
@@ -68,17 +68,17 @@ def test_bash_completes_subcommands_and_options(script):
     assert "--show-completion" not in options
 
 
-def test_bash_completes_nothing_for_an_unknown_prefix(script):
+def test_bash_completes_nothing_for_an_unknown_prefix(script: str) -> None:
     assert _complete(script, "mldock", "zzz") == []
 
 
-def test_help_lists_the_completion_options():
+def test_help_lists_the_completion_options() -> None:
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
     assert "--install-completion" in result.stdout and "--show-completion" in result.stdout
 
 
-def test_python_dash_m_mldock_runs_the_cli():
+def test_python_dash_m_mldock_runs_the_cli() -> None:
     env = _env()
     result = subprocess.run([sys.executable, "-m", "mldock", "--version"], check=False,
                             env=env, capture_output=True, text=True, timeout=120)
