@@ -6,10 +6,15 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, overload
 
 import typer
 
 from mldock.cli.output import print_json, print_table
+
+if TYPE_CHECKING:  # annotations only: the CLI imports the session lazily, per command
+    from mldock.interfaces.tracking import RunRecord
+    from mldock.session import Session
 
 app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
 logs_app = typer.Typer(help="Show (or follow) the logs of a run.")
@@ -21,7 +26,11 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _reconcile(session, run_id: str | None = None):
+@overload
+def _reconcile(session: Session, run_id: None = None) -> None: ...
+@overload
+def _reconcile(session: Session, run_id: str) -> RunRecord: ...
+def _reconcile(session: Session, run_id: str | None = None) -> RunRecord | None:
     """Record the truth for runs whose 'mldock train' died (kill -9) before showing them; with
     ``run_id``, that run as it now is."""
     from mldock.training.reconcile import reconcile
@@ -30,7 +39,7 @@ def _reconcile(session, run_id: str | None = None):
     return session.tracker.get_run(run_id) if run_id else None
 
 
-def _duration(run) -> str:
+def _duration(run: RunRecord) -> str:
     if run.ended_at is None:
         return ""
     return f"{run.ended_at - run.started_at:.1f}s"
@@ -159,13 +168,13 @@ def logs(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
             _follow(session, run.id, handle)
 
 
-def _print_new(handle) -> None:
+def _print_new(handle: TextIO) -> None:
     chunk = handle.read()
     if chunk:
         typer.echo(chunk, nl=False)
 
 
-def _follow(session, run_id: str, handle) -> None:
+def _follow(session: Session, run_id: str, handle: TextIO) -> None:
     """Print what the log gains until the run is terminal; every 2 s, a run whose owner died is
     reconciled (so a killed 'mldock train' does not make this wait forever)."""
     from mldock.cli.output import info

@@ -11,7 +11,7 @@ from mldock.cli.output import info
 app = typer.Typer(help="Train in the image and track the run.")
 
 
-def _raise_interrupt(signum, frame):
+def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 

@@ -27,10 +27,10 @@ def path_problem(model: MldockConfig, project_dir: Path) -> tuple[tuple[str, ...
         found = _inside_problem(project_dir, value, must_exist=must_exist, want_dir=not must_exist)
         if found:
             return loc, found[0], found[1]
-    for loc, value in ((("build", "dockerfile"), build.dockerfile),
+    for loc, named in ((("build", "dockerfile"), build.dockerfile),
                        (("build", "extra_ca_bundle"), build.extra_ca_bundle)):
-        if value and not _resolve(project_dir, value).is_file():
-            return loc, f"file not found: {value!r}", "fix the path (relative to the config file)"
+        if named and not _resolve(project_dir, named).is_file():
+            return loc, f"file not found: {named!r}", "fix the path (relative to the config file)"
     return (), "", None
 
 

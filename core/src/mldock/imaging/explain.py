@@ -77,8 +77,8 @@ def changes(old: InputManifest, new: InputManifest,
     ``read_text(path)`` gives a current file's text, to show added requirements lines.
     """
     keys = sorted(set(old.items) | set(new.items))
-    diff = {key: _status(old.items.get(key), new.items.get(key)) for key in keys}
-    diff = {key: status for key, status in diff.items() if status}
+    statuses = {key: _status(old.items.get(key), new.items.get(key)) for key in keys}
+    diff = {key: status for key, status in statuses.items() if status}
     lines: list[str] = []
     config_changed = False
     for key, status in diff.items():

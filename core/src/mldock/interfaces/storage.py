@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,6 @@ class ArtifactStore(ABC):
         """The full URI of ``key`` in this store."""
         return f"{self.uri.rstrip('/')}/{key}"
 
-    def check(self) -> list[HealthCheck]:
+    def check(self) -> builtins.list[HealthCheck]:  # ``list`` is a method here
         """Health checks for ``mldock doctor`` (reachability, credentials). Default: none."""
         return []

@@ -428,6 +428,7 @@ class SqliteTracker(Tracker):
     def list_runs(self, project: str | None = None, *, limit: int = 50) -> list[RunRecord]:
         self.flush()
         with self._tx(write=False) as conn:
+            args: tuple[str | int, ...]
             if project is None:
                 query, args = _LIST_RUNS, (int(limit),)
             else:

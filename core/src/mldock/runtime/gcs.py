@@ -299,9 +299,9 @@ def download(uri: str, dest: Path, env: Mapping[str, str] | None = None,
         client.download_object(meta, _inside(dest, name[len(folder):]))
         count += 1
     if count == 0 and prefix and not prefix.endswith("/"):
-        meta = client.stat(bucket, prefix)
-        if meta is not None:
-            client.download_object(meta, _inside(dest, prefix.rsplit("/", 1)[-1]))
+        single = client.stat(bucket, prefix)
+        if single is not None:
+            client.download_object(single, _inside(dest, prefix.rsplit("/", 1)[-1]))
             count = 1
     if count == 0:
         raise GcsError(f"nothing to download at {uri}: no object there or below it")

@@ -17,7 +17,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Optional
 
 from mldock.runtime.framing import MAX_HEAD, HttpError, Request, RequestReader
 from mldock.runtime.offload import PredictPool
@@ -35,7 +35,8 @@ _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
 _date_cache: list[Any] = [0, ""]
 
 # (status, body, content type, extra headers or None)
-Response = "tuple[int, bytes, str, list[tuple[str, str]] | None]"  # a string: Python 3.9 images
+# Optional, not ``X | None``: this alias is evaluated at import, and images may run Python 3.9.
+Response = tuple[int, bytes, str, Optional[list[tuple[str, str]]]]
 
 
 def http_date() -> str:
@@ -192,8 +193,8 @@ class HttpProtocol(asyncio.Protocol):
                   error: BaseException | None) -> None:
         """On the loop, once the pool has answered ``request``: write it, go on reading."""
         self.busy = False
-        if error is not None:
-            response = _internal_error(error)
+        if error is not None or response is None:
+            response = _internal_error(error or RuntimeError("the app returned no response"))
         if self.closed:
             return  # the client went away meanwhile
         self._respond(request, response, started)
@@ -206,7 +207,8 @@ class HttpProtocol(asyncio.Protocol):
         if request is not None and request is not self.continued \
                 and request.headers.get("expect", "").lower() == "100-continue":
             self.continued = request
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _respond(self, request: Request, response: Response, started: float) -> None:
         status, body, content_type, extra = response
@@ -233,7 +235,8 @@ class HttpProtocol(asyncio.Protocol):
         elif http10:
             head += "Connection: keep-alive\r\n"
         data = (head + "\r\n").encode("latin-1")
-        self.transport.write(data if head_only else data + body)
+        if self.transport is not None:  # None only before connection_made
+            self.transport.write(data if head_only else data + body)
 
     def _fail(self, status: int, message: str) -> None:
         """Answer a request we could not read, then stop reading this connection.

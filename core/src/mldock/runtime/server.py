@@ -256,8 +256,8 @@ def _supervise(sockets: list[socket.socket], config: ServerConfig,
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    for index in range(config.workers):
-        spawn(index)
+    for worker in range(config.workers):
+        spawn(worker)
     while children:
         try:
             pid, status = os.wait()

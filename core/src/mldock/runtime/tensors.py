@@ -80,8 +80,9 @@ def decode_request(body: Any) -> tuple[Any, dict[str, Any], list[str]]:
                                     f" {shape}")
         tensors[name] = _reshape(flat, shape)
     payload = next(iter(tensors.values())) if len(tensors) == 1 else tensors
-    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
-    wanted = [o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)
+    given = body.get("parameters")
+    parameters: dict[str, Any] = given if isinstance(given, dict) else {}
+    wanted = [str(o["name"]) for o in body.get("outputs") or [] if isinstance(o, dict)
               and o.get("name")]
     return payload, parameters, wanted
 

@@ -12,8 +12,12 @@ import contextlib
 import html
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError, UsageError
+
+if TYPE_CHECKING:  # botocore is imported where an error is translated, not at start-up
+    from botocore.exceptions import ClientError
 
 CREDENTIALS_HINT = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile (AWS_PROFILE"
                     " or [deploy.sagemaker] profile) or log in with 'aws sso login'")
@@ -106,7 +110,7 @@ def describe(exc: BaseException, *, action: str, resource: str | None = None) ->
     return MldockError(f"cannot {action}: {type(exc).__name__}: {exc}")
 
 
-def _client_error(exc, *, action: str, resource: str | None) -> MldockError:
+def _client_error(exc: ClientError, *, action: str, resource: str | None) -> MldockError:
     code, message = _code_and_message(exc.response.get("Error", {}) or {})
     status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
     operation = getattr(exc, "operation_name", "") or "the request"
