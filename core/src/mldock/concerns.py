@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
 from mldock.records import (
     BuilderRecord,
     CommandRecord,

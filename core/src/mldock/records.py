@@ -13,10 +13,11 @@ model may be given lazily as ``"package.module:ClassName"``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
@@ -59,6 +60,9 @@ class FactoryContext:
         image: the image repository name (``[build] image``, else the project name).
         platform: the image's platform (``[build] platform``, e.g. ``linux/amd64``).
         config_file: the config file's name, for errors that point at a key in it.
+        open_store: ``open_store(uri)`` is the project's artifact store for another URI (the
+            session's :meth:`~mldock.session.Session.storage_for`), for a backend that reads what a
+            store wrote (a tracker uploading a run's model); ``None`` outside a session.
     """
 
     options: Any = None
@@ -71,6 +75,7 @@ class FactoryContext:
     image: str | None = None
     platform: str | None = None
     config_file: str = "mldock.toml"
+    open_store: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.project:  # a context built by hand (tests): the folder's name stands in
@@ -126,7 +131,7 @@ class BackendRecord:
         if not isinstance(self.capabilities, frozenset):
             object.__setattr__(self, "capabilities", frozenset(self.capabilities))
 
-    def load_config_model(self) -> "type[BaseModel] | None":
+    def load_config_model(self) -> type[BaseModel] | None:
         """Return the config model class, importing it if it was given as a string."""
         if self.config_model is None or not isinstance(self.config_model, str):
             return self.config_model

@@ -77,7 +77,8 @@ class Session:
             options=config.options(record.concern, record.name), project=self.project,
             project_dir=self.project_dir, uri=uri, storage_uri=config.storage_uri,
             tracking_uri=config.tracking_uri, env=config.env, image=image_repository(config),
-            platform=config.model.build.platform, config_file=config.path.name)
+            platform=config.model.build.platform, config_file=config.path.name,
+            open_store=self.storage_for)
 
     def build(self, record: BackendRecord, uri: str | None = None) -> Any:
         """Build ``record``'s backend for this project: every backend is made here, one way."""
@@ -93,7 +94,7 @@ class Session:
                 "tracker": self.config.tracking_uri}.get(concern)
 
     def backend(self, concern: str) -> Any:
-        """The backend the config selects for ``concern``, built (not cached: see the properties)."""
+        """The backend the config selects for ``concern``, built now (the properties cache)."""
         return self.build(self.selected(concern), self.uri_of(concern))
 
     @cached_property
@@ -121,7 +122,8 @@ class Session:
     @cached_property
     def tracker_record(self) -> TrackerRecord:
         record = self.selected("tracker")
-        assert isinstance(record, TrackerRecord)  # the tracker concern's hook returns only these
+        if not isinstance(record, TrackerRecord):  # the registry accepts only these for trackers
+            raise TypeError(f"tracker {record.name!r} is a {type(record).__name__}")
         return record
 
     @cached_property

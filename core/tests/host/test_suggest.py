@@ -12,7 +12,6 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 import pytest
-
 from mldock.concerns import CONCERNS
 from mldock.host.suggest import FIRST_PARTY, unknown_name_message
 
@@ -28,7 +27,7 @@ def _registered_by_distribution() -> dict[str, set[str]]:
             continue
         module = ep.load()
         found = out.setdefault(ep.dist.name, set())
-        for concern, row in CONCERNS.items():
+        for row in CONCERNS.values():
             if row.section is None:
                 continue  # commands and templates are not looked up by config
             hook = getattr(module, row.hook, None)
@@ -46,7 +45,7 @@ def test_the_first_party_packages_are_installed_here():
     assert {"mldock-s3", "mldock-aws", "mldock-mlflow"} <= set(REGISTERED)
 
 
-@pytest.mark.parametrize("key,package", sorted(FIRST_PARTY.items()))
+@pytest.mark.parametrize(("key", "package"), sorted(FIRST_PARTY.items()))
 def test_every_suggestion_is_really_registered_by_its_package(key, package):
     if package in NOT_YET_PUBLISHED:
         assert package not in REGISTERED, f"{package} is installed: check its entries"

@@ -23,7 +23,7 @@ def _name(prefix: str) -> str:
 
 @pytest.fixture
 def tracker(mlflow_server):
-    tracker = MlflowTracker(mlflow_server.uri)
+    tracker = MlflowTracker(mlflow_server.uri, open_store=LocalArtifactStore.from_uri)
     yield tracker
     tracker.close()
 
@@ -126,7 +126,8 @@ def test_artifact_keys_mlflow_cannot_name_still_round_trip(tracker, client, tmp_
 
 def test_finished_run_registers_its_model(mlflow_server, client, tmp_path):
     name = _name("iris-model")
-    tracker = MlflowTracker(mlflow_server.uri, MlflowOptions(register_model=name))
+    tracker = MlflowTracker(mlflow_server.uri, MlflowOptions(register_model=name),
+                            open_store=LocalArtifactStore.from_uri)
     store = LocalArtifactStore(tmp_path / "store")
     versions = []
     for _ in range(2):

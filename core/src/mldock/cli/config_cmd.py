@@ -53,8 +53,9 @@ def show(
 
 @app.command("validate")
 def validate(
-    env: str | None = typer.Option(None, "--env", "-e", metavar="NAME",
-                                      help="Validate only this environment (default: base and all)."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", metavar="NAME",
+        help="Validate only this environment (default: base and all)."),
 ) -> None:
     """Validate the config: the base, then every [env.NAME] overlay. Exit 2 on the first problem."""
     from mldock.invocation import INVOCATION, load_project_config
@@ -72,8 +73,10 @@ def validate(
 
 
 @app.command("example")
-def example(name: str = typer.Argument(..., metavar="NAME",
-                                       help="A backend's name, e.g. sagemaker, s3 or mlflow.")) -> None:
+def example(
+    name: str = typer.Argument(..., metavar="NAME",
+                               help="A backend's name, e.g. sagemaker, s3 or mlflow."),
+) -> None:
     """Print the example config block of backend NAME, as its plugin documents it.
 
     Paste it into mldock.toml and fill in the <placeholders>. Exit 2 for an unknown name.

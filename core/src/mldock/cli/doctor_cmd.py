@@ -29,17 +29,15 @@ def _plugin_checks() -> list[HealthCheck]:
     host = get_host()
     host.registry.provides()
     failed = [p for p in host.plugins.values() if p.status.value == "failed"]
-    checks = [HealthCheck("plugins", not failed,
-                          f"{sum(p.status.value == 'active' for p in host.plugins.values())} active,"
-                          f" {len(failed)} failed",
-                          "run 'mldock plugins doctor' for tracebacks" if failed else "")]
-    return checks
+    active = sum(p.status.value == "active" for p in host.plugins.values())
+    return [HealthCheck("plugins", not failed, f"{active} active, {len(failed)} failed",
+                        "run 'mldock plugins doctor' for tracebacks" if failed else "")]
 
 
 def _config_checks() -> list[HealthCheck]:
-    from mldock.invocation import load_project_config
     from mldock.errors import MldockError
     from mldock.host import get_host
+    from mldock.invocation import load_project_config
 
     try:
         base = load_project_config("")

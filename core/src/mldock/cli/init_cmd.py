@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -278,7 +278,7 @@ def next_steps(project: Path) -> list[str]:
 
 @app.command("init")
 def init(
-    name: Optional[str] = typer.Argument(
+    name: str | None = typer.Argument(
         None, metavar="NAME", show_default=False,
         help="Project name: also its folder, and (with '-' as '_') its Python package."),
     template: str = typer.Option(
@@ -292,7 +292,7 @@ def init(
     list_: bool = typer.Option(False, "--list", help="List the available templates and exit."),
     force: bool = typer.Option(
         False, "--force", help="Write into an existing folder, overwriting the template's files."),
-    checkout: Optional[str] = typer.Option(
+    checkout: str | None = typer.Option(
         None, "--checkout", metavar="REF", help="Branch, tag or commit of a git template."),
     json_: bool = typer.Option(
         False, "--json", help="Print JSON: the templates with --list, else the created project."),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from mldock.concerns import SECTION_CONCERN, selection
 from mldock.config.files import (
     CONFIG_FILE,
     PYPROJECT,
@@ -29,7 +30,6 @@ from mldock.config.files import (
     find_config_file,
     read_config_file,
 )
-from mldock.concerns import SECTION_CONCERN, selection
 from mldock.config.model import ENV_NAME, TOP_LEVEL_KEYS, MldockConfig
 from mldock.config.paths import path_problem
 from mldock.config.secrets import ENV_HINT, ENV_PREFIX, find_secret, is_secret_key, redact_data
@@ -246,7 +246,8 @@ def _validate_core(file: str, data: dict[str, Any], prefix: str,
         if key not in TOP_LEVEL_KEYS:
             close = difflib.get_close_matches(key, sorted(TOP_LEVEL_KEYS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else None
-            raise ConfigError(file, _key_path(prefix, (key,), overlay), "unknown section", hint=hint)
+            raise ConfigError(file, _key_path(prefix, (key,), overlay), "unknown section",
+                              hint=hint)
     try:
         model = MldockConfig.model_validate(data)
     except ValidationError as exc:

@@ -31,6 +31,7 @@ from enum import Enum
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -38,6 +39,9 @@ from mldock import PLUGIN_API_VERSION, __version__, hookspecs
 from mldock.errors import PluginError
 from mldock.host.provides import Provided, ProvidesCache, fingerprint
 from mldock.markers import PROJECT_NAME
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mldock.host.registry import Registry
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core-commands", "mldock.builtin.commands"),
@@ -147,7 +151,7 @@ class PluginHost:
             eps = sorted(entry_points(group=PROJECT_NAME), key=lambda ep: ep.name)
             for ep in eps:
                 self._discover(ep, disabled, only)
-        self._registry = None
+        self._registry: Registry | None = None
 
     # --- loading ------------------------------------------------------------------------------
     def _load_builtin(self, name: str, module: str, disabled: set[str]) -> None:
@@ -258,7 +262,7 @@ class PluginHost:
 
     # --- queries ------------------------------------------------------------------------------
     @property
-    def registry(self):  # -> Registry, typed lazily to avoid an import cycle
+    def registry(self) -> Registry:  # the import is deferred: registry imports this module
         if self._registry is None:
             from mldock.host.registry import Registry
 

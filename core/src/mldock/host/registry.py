@@ -280,7 +280,7 @@ class Registry:
         return self.backend(concern, matches[0].record.name)
 
     def backend(self, concern: str, name: str) -> BackendRecord:
-        """The backend record ``name`` of a backend concern (builder, storage, tracker, deployer)."""
+        """The record ``name`` of a backend concern (builder, storage, tracker, deployer)."""
         record = self.get(concern, name)
         if not isinstance(record, BackendRecord):
             raise ValueError(f"{concern!r} is not a backend concern")

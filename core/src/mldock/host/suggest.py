@@ -1,4 +1,4 @@
-"""Helpful messages for names nobody provides: known names, close matches, which package to install."""
+"""Messages for names nobody provides: the known names, a close match, which package to install."""
 
 from __future__ import annotations
 

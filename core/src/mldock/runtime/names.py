@@ -18,8 +18,8 @@ __all__ = [
     "ENV_RUN_ID",
     "ENV_TRAIN",
     "MANIFEST_NAME",
-    "METRIC_LINE_PREFIX",
     "METRICS_FILE_NAME",
+    "METRIC_LINE_PREFIX",
 ]
 
 MANIFEST_NAME = "mldock-model.json"

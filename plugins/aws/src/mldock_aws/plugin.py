@@ -33,7 +33,7 @@ metrics = ["accuracy"]                            # charted in the SageMaker con
 [env.aws.storage]
 uri = "s3://<bucket>/{project}"
 """
-"""``mldock config example sagemaker``; ``mldock init`` writes it, commented, as the aws environment."""
+"""``mldock config example sagemaker``; ``mldock init`` writes it, commented, as ``[env.aws]``."""
 
 CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot", "registry"})
 

@@ -7,7 +7,9 @@ models serve`` and the model registry can use them. Two shapes are handled:
 * the URI is a plain folder or file: it is uploaded as it is;
 * the URI points into mldock's own content-addressed store (``<root>/<key>``, whose files live as
   blobs under ``<root>/blobs``): the tree is first materialised into a temporary folder with the
-  store's verified ``get_tree``/``get_file``, then uploaded.
+  store's verified ``get_tree``/``get_file``, then uploaded. The store is opened by the session's
+  ``open_store`` (:attr:`mldock.FactoryContext.open_store`), so this plugin never imports core's
+  store implementation.
 
 Remote URIs (``s3://``, ``gs://``, …) are only recorded: their files already live in a store.
 """
@@ -17,12 +19,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from mldock.interfaces import ArtifactRef
+from mldock.interfaces import ArtifactRef, ArtifactStore
+
+OpenStore = Callable[[str], ArtifactStore]
+"""``open_store(uri)``: the project's artifact store rooted at ``uri``."""
 
 
 def local_path(uri: str) -> Path | None:
@@ -43,7 +48,7 @@ def _store_root(ref: ArtifactRef) -> Path | None:
 
 
 @contextmanager
-def materialized(ref: ArtifactRef) -> Iterator[Path | None]:
+def materialized(ref: ArtifactRef, open_store: OpenStore | None = None) -> Iterator[Path | None]:
     """A local folder (tree) or file holding the artifact's content, or ``None`` if not local.
 
     A file is always yielded under the key's base name, which becomes its MLflow name.
@@ -66,12 +71,10 @@ def materialized(ref: ArtifactRef) -> Iterator[Path | None]:
                 yield target
             return
         root = _store_root(ref)
-        if root is None:
+        if root is None or open_store is None:
             yield None
             return
-        from mldock.local.storage import LocalArtifactStore
-
-        store = LocalArtifactStore(root)
+        store = open_store(root.as_uri())
         if not store.exists(ref.key):
             yield None
             return
@@ -81,9 +84,10 @@ def materialized(ref: ArtifactRef) -> Iterator[Path | None]:
             yield store.get_file(ref.key, Path(tmp, name))
 
 
-def upload(client: object, run_id: str, ref: ArtifactRef, artifact_path: str) -> bool:
+def upload(client: object, run_id: str, ref: ArtifactRef, artifact_path: str,
+           open_store: OpenStore | None = None) -> bool:
     """Upload the artifact's files under ``artifact_path``; ``False`` when it is not local."""
-    with materialized(ref) as source:
+    with materialized(ref, open_store) as source:
         if source is None:
             return False
         if source.is_dir():

@@ -40,7 +40,8 @@ def make_tracker(context: FactoryContext):
         raise ConfigError(context.config_file, "tracking.uri", str(exc), hint=URI_HINT) from None
     from mldock_mlflow.tracker import MlflowTracker
 
-    return MlflowTracker(context.uri or "", context.options, project=context.project)
+    return MlflowTracker(context.uri or "", context.options, project=context.project,
+                         open_store=context.open_store)
 
 
 @hookimpl

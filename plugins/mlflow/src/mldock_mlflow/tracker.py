@@ -41,7 +41,7 @@ from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 
 from mldock_mlflow import encoding as enc
-from mldock_mlflow.artifacts import upload
+from mldock_mlflow.artifacts import OpenStore, upload
 from mldock_mlflow.batching import MetricQueue, Row
 from mldock_mlflow.config import MlflowOptions
 from mldock_mlflow.connection import PER_BATCH, RUN_ID, MlflowConnection
@@ -73,12 +73,15 @@ class MlflowTracker(MlflowConnection, Tracker):
         uri: the tracking URI.
         options: ``[tracking.mlflow]``; defaults when ``None``.
         project: the session's project, whose experiment :meth:`check` reports on.
+        open_store: ``open_store(uri)`` opens the artifact store a ref points into (the session
+            gives it); without it only plain local files and folders are uploaded.
     """
 
     def __init__(self, uri: str, options: MlflowOptions | None = None, *,
-                 project: str | None = None):
+                 project: str | None = None, open_store: OpenStore | None = None):
         super().__init__(uri, options)
         self.project = project
+        self.open_store = open_store
         self._metric_names: set[str] = set()  # names known to be valid
         self._queue = MetricQueue(self._send_metrics, lambda exc: getattr(exc, "transient", False),
                                   max_pending=self.options.max_pending_metrics,
@@ -152,7 +155,7 @@ class MlflowTracker(MlflowConnection, Tracker):
         uploaded = False
         if self.options.upload_artifacts:
             with self.call(f"uploading artifact {artifact.key!r} of run {run_id}"):
-                uploaded = upload(self.client, run, artifact, path)
+                uploaded = upload(self.client, run, artifact, path, self.open_store)
         tags = {enc.artifact_tag_key(artifact.key):
                 enc.artifact_tag_value(artifact, time.time_ns(), path if uploaded else None)}
         if uploaded and artifact.kind == "tree" and path.rsplit("/", 1)[-1] == "model":
