@@ -284,41 +284,10 @@ def test_a_model_that_cannot_load_exits_3(engine, image, tmp_path):
 
 # --- Vertex AI in the cloud: a gs:// AIP_STORAGE_URI, from an emulator on the host ------------
 
-def _emulator_binary() -> str | None:
-    beside = Path(sys.executable).parent / "gcp-storage-emulator"
-    return str(beside) if beside.is_file() else shutil.which("gcp-storage-emulator")
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    binary = _emulator_binary()
-    if binary is None:
-        message = "gcp-storage-emulator is not installed (uv sync installs the dev group)"
-        if os.environ.get("MLDOCK_REQUIRE_DOCKER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    port = _free_port()
-    proc = subprocess.Popen([binary, "start", "--host", "127.0.0.1", "--port", str(port),
-                             "--in-memory", "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/", timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"gcp-storage-emulator did not start: {proc.communicate()[1]}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+@pytest.fixture
+def emulator(gcs_emulator: str) -> str:
+    """The harness's in-memory gcp-storage-emulator on the host (``mldock.testing.fixtures``)."""
+    return gcs_emulator
 
 
 def _send(method: str, url: str, body: bytes, content_type: str) -> None:

@@ -13,12 +13,8 @@ import hashlib
 import http.server
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -28,48 +24,11 @@ import pytest
 from mldock.runtime import gcs
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _emulator_binary() -> str | None:
-    beside = Path(sys.executable).parent / "gcp-storage-emulator"
-    return str(beside) if beside.is_file() else shutil.which("gcp-storage-emulator")
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    """``http://127.0.0.1:PORT`` of a fresh in-memory emulator, stopped after the module."""
-    binary = _emulator_binary()
-    if binary is None:
-        message = "gcp-storage-emulator is not installed (uv sync installs the dev group)"
-        if os.environ.get("MLDOCK_REQUIRE_DOCKER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    port = _free_port()
-    proc = subprocess.Popen([binary, "start", "--host", "127.0.0.1", "--port", str(port),
-                             "--in-memory", "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/", timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"gcp-storage-emulator did not start: {proc.communicate()[1]}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+@pytest.fixture
+def emulator(gcs_emulator: str) -> str:
+    """``http://127.0.0.1:PORT`` of the harness's in-memory gcp-storage-emulator (one per
+    session; every test makes its own bucket)."""
+    return gcs_emulator
 
 
 def _http(method: str, url: str, body: bytes | None = None,
@@ -301,7 +260,8 @@ def test_md5_of_uploaded_objects_is_checked_by_the_emulator_too(emulator, env, t
     gcs.upload(path.parent, f"gs://{bucket}/u", env)
     meta = gcs.Client(env).stat(bucket, "u/x.bin")
     assert meta is not None
-    assert base64.b64decode(meta["md5Hash"]) == hashlib.md5(b"abc" * 999).digest()
+    expected = hashlib.md5(b"abc" * 999, usedforsecurity=False).digest()  # GCS's own checksum
+    assert base64.b64decode(meta["md5Hash"]) == expected
 
 
 # --- the runtime using it, as on Vertex AI (subprocesses of the stdlib-only runtime) ----------
