@@ -1,128 +1,24 @@
-"""A real S3 endpoint for the tests: moto in server mode on 127.0.0.1, one per session.
+"""A real S3 endpoint for the tests: moto in server mode on 127.0.0.1, from mldock's test harness.
 
-``moto_server`` comes from the same virtual environment as the tests (the ``test`` extra installs
-``moto[server]``), so nothing outside the project is needed. Every test runs with dummy keys and
-with the developer's own AWS files and variables hidden: a test can never reach a real account.
+The harness (``mldock.testing.fixtures``, enabled in the repository's root conftest) starts
+``moto_server`` once per session; ``moto`` resets it before each test, so every test starts on an
+empty account and creates its own bucket. Every test runs with dummy keys and with the developer's
+own AWS files and variables hidden (``aws_sandbox``): a test can never reach a real account.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
-# the contract classes live in an installed package: rewrite their asserts for useful messages
-pytest.register_assert_rewrite("mldock.testing")
-
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
-DUMMY_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",  # no 1 s wait on the instance metadata service
-}
-HIDDEN_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-              "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ROLE_ARN",
-              "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-              "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS",
-              "AWS_REQUEST_CHECKSUM_CALCULATION")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MotoServer:
-    """One ``moto_server`` process; :meth:`stop` ends it by its PID (and its process group)."""
-
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None):
-        if not MOTO_SERVER.exists():
-            pytest.fail(f"{MOTO_SERVER} is missing: install the test extra"
-                        " (uv pip install -e 'plugins/s3[test]')", pytrace=False)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log_dir / f"moto-{self.port}.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)], stdout=log,
-                stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"moto_server did not start on port {self.port}:\n"
-                            f"{self.log.read_text()[-2000:]}", pytrace=False)
-            time.sleep(0.1)
-
-    def post(self, path: str, body: bytes = b"") -> None:
-        request = urllib.request.Request(f"{self.url}{path}", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def start_moto(tmp_path_factory):
-    """``start_moto()`` starts one more moto server; every server started is stopped at the end."""
-    started: list[MotoServer] = []
-
-    def start() -> MotoServer:
-        started.append(MotoServer(tmp_path_factory.mktemp("moto")))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto(start_moto) -> MotoServer:
-    """The session's moto server (S3 endpoint at ``moto.url``)."""
-    return start_moto()
+BUCKET = "mldock-tests"
 
 
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path_factory):
-    """Dummy keys, empty AWS config files: tests never read ~/.aws nor reach a real account."""
-    home = tmp_path_factory.mktemp("aws-home")
-    for name in ("config", "credentials"):
-        (home / name).write_text("")
-    for name in HIDDEN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in DUMMY_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
-    return home
+def aws_env(aws_sandbox):
+    """Every test in this suite runs in the harness's AWS sandbox (dummy keys, no ~/.aws)."""
+    return aws_sandbox
 
 
 @pytest.fixture
@@ -134,16 +30,11 @@ def s3(moto):
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-@pytest.fixture(scope="session")
-def bucket(moto) -> str:
-    """A bucket shared by the session; tests use their own prefix in it."""
-    import boto3
-
-    name = "mldock-tests"
-    boto3.client("s3", endpoint_url=moto.url, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing"
-                 ).create_bucket(Bucket=name)
-    return name
+@pytest.fixture
+def bucket(s3) -> str:
+    """The test's bucket, on the account ``moto`` just reset; tests use their own prefix in it."""
+    s3.create_bucket(Bucket=BUCKET)
+    return BUCKET
 
 
 @pytest.fixture
