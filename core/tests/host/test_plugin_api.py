@@ -158,6 +158,6 @@ def test_first_party_plugins_declare_the_current_api(module):
 
 
 def test_plugin_template_declares_the_current_api():
-    template = next((REPO / "cookiecutter" / "plugin").glob("*/*/plugin.py"))
+    template = next((REPO / "cookiecutter" / "plugin").glob("*/src/*/plugin.py"))
     found = re.findall(r"^MLDOCK_PLUGIN_API = (\d+)", template.read_text(), flags=re.MULTILINE)
     assert found == [str(PLUGIN_API_VERSION)]

@@ -33,7 +33,7 @@ def installed(plugin_project, tmp_path):
     lines = "".join(f"{name} = {target}\n"
                     for name, target in meta["entry-points"]["mldock"].items())
     (info / "entry_points.txt").write_text(f"[mldock]\n{lines}")
-    return os.pathsep.join([str(site), str(plugin_project)])
+    return os.pathsep.join([str(site), str(plugin_project / "src")])
 
 
 def test_renders_a_named_package(plugin_project):
@@ -42,11 +42,14 @@ def test_renders_a_named_package(plugin_project):
     assert meta["project"]["name"] == "mldock-mystore"
     assert meta["project"]["entry-points"]["mldock"] == {"mystore": "mldock_mystore.plugin"}
     assert any(dep.startswith("mldock-core") for dep in meta["project"]["dependencies"])
-    for rel in ("mldock_mystore/__init__.py", "mldock_mystore/plugin.py",
-                "mldock_mystore/storage.py", "mldock_mystore/config.py",
-                "tests/test_contract.py", "README.md", "CHANGELOG.md"):
+    # the layout of mldock's own plugins: src/, one job per module, one test file per module
+    for rel in ("src/mldock_mystore/__init__.py", "src/mldock_mystore/plugin.py",
+                "src/mldock_mystore/store.py", "src/mldock_mystore/config.py",
+                "src/mldock_mystore/py.typed", "tests/test_conformance.py",
+                "tests/test_plugin.py", "tests/test_config.py", "tests/test_store.py",
+                "README.md", "CHANGELOG.md"):
         assert (plugin_project / rel).is_file(), rel
-    contract = (plugin_project / "tests" / "test_contract.py").read_text()
+    contract = (plugin_project / "tests" / "test_conformance.py").read_text()
     assert "(ArtifactStoreContract)" in contract and "(RegistrationContract)" in contract
 
 
@@ -58,10 +61,10 @@ def test_package_imports_and_registers_a_storage_record(plugin_project, run):
         "from mldock.records import StorageRecord\n"
         "(record,) = plugin.mldock_storages()\n"
         "assert isinstance(record, StorageRecord)\n"
-        "lazy = 'mldock_mystore.storage' not in sys.modules\n"
+        "lazy = 'mldock_mystore.store' not in sys.modules\n"
         "print(json.dumps({'name': record.name, 'schemes': record.schemes, 'lazy': lazy}))\n")
     result = run([sys.executable, "-c", code], cwd=plugin_project,
-                 env={"PYTHONPATH": str(plugin_project)})
+                 env={"PYTHONPATH": str(plugin_project / "src")})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"name": "mystore", "schemes": ["mystore"], "lazy": True}
 
@@ -103,7 +106,7 @@ def test_its_own_tests_and_the_conformance_kit_pass(installed, plugin_project, r
 def test_prefixed_name_is_not_doubled(render, templates):
     project = render(str(templates / "plugin"), "mldock-fancy")
     assert project.name == "mldock-fancy"
-    assert (project / "mldock_fancy" / "plugin.py").is_file()
+    assert (project / "src" / "mldock_fancy" / "plugin.py").is_file()
 
 
 def test_unsupported_concern_is_refused(templates, tmp_path):

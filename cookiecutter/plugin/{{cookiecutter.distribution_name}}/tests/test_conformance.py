@@ -13,7 +13,7 @@ from mldock.records import FactoryContext
 from mldock.testing import ArtifactStoreContract, RegistrationContract
 
 from {{ cookiecutter.package_name }} import plugin
-from {{ cookiecutter.package_name }}.config import Options
+from {{ cookiecutter.package_name }}.config import {{ cookiecutter.__options_name }}
 
 
 class Test{{ cookiecutter.__class_name }}(ArtifactStoreContract):
@@ -26,7 +26,7 @@ class Test{{ cookiecutter.__class_name }}(ArtifactStoreContract):
         """Built through the record's factory, as mldock builds it from ``[storage] uri``."""
         uri = f"{plugin.SCHEME}://{(tmp_path / 'store').as_posix()}"
         return self.record.build(FactoryContext(uri=uri, project_dir=tmp_path,
-                                           options=Options(fsync=False)))
+                                           options={{ cookiecutter.__options_name }}(fsync=False)))
 
     def corrupt(self, store, key):
         """Overwrite the stored bytes of ``key`` behind the store's back (same size)."""

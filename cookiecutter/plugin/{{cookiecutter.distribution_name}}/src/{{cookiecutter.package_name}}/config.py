@@ -10,7 +10,7 @@ from __future__ import annotations
 from mldock import EnvSecret, PluginConfig
 
 
-class Options(PluginConfig):
+class {{ cookiecutter.__options_name }}(PluginConfig):
     """``[storage.{{ cookiecutter.plugin_name }}]``.
 
     Attributes:

@@ -1,7 +1,7 @@
 """The module named by this package's entry point: it registers records, and does nothing else.
 
 mldock imports this module whenever the CLI starts, so it imports only ``mldock`` and the standard
-library. The store itself (:mod:`{{ cookiecutter.package_name }}.{{ cookiecutter.concern }}`) and
+library. The store itself (:mod:`{{ cookiecutter.package_name }}.store`) and
 its options model (:mod:`{{ cookiecutter.package_name }}.config`) are imported only when a command
 needs them: by the factory below and through the ``"module:Class"`` string.
 """
@@ -18,7 +18,7 @@ SCHEME = "{{ cookiecutter.uri_scheme }}"
 
 def make_store(context: FactoryContext):
     """Build the store for ``[storage] uri = "{{ cookiecutter.uri_scheme }}://…"`` (called on use)."""
-    from {{ cookiecutter.package_name }}.{{ cookiecutter.concern }} import {{ cookiecutter.__class_name }}
+    from {{ cookiecutter.package_name }}.store import {{ cookiecutter.__class_name }}
 
     return {{ cookiecutter.__class_name }}.from_uri(context.uri or f"{SCHEME}://.mldock/{NAME}",
                                   base_dir=context.project_dir, options=context.options)
@@ -31,6 +31,6 @@ def mldock_storages():
         summary="Artifacts behind {{ cookiecutter.uri_scheme }}:// URIs (content-addressed, atomic)",
         schemes=(SCHEME,),
         factory=make_store,
-        config_model="{{ cookiecutter.package_name }}.config:Options",
+        config_model="{{ cookiecutter.package_name }}.config:{{ cookiecutter.__options_name }}",
         capabilities=frozenset({"content-addressed", "atomic", "delete", "list"}),
     )]
