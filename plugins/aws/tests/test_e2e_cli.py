@@ -108,6 +108,9 @@ def test_push_uses_the_deployers_registry(project, registry):
     tag = data["image"].split(":", 1)[1]
     assert data["reference"] == f"{registry.host}/{PROJECT}:{tag}"
     assert data["digest"] == registry.manifest_digest(PROJECT, tag)
+    again = mldock("--env", "aws", "push", cwd=project)  # the registry has it: nothing is sent
+    assert again.stdout.strip() == data["digest"]
+    assert f"{data['reference']} is {data['digest']} already: nothing to push" in again.stderr
 
 
 def test_train_with_local_data_then_serve(project, registry, moto, bucket, aws):
@@ -168,6 +171,8 @@ def serve_and_check(project, moto, bucket, aws, env, run_id, job):
     model_uri = f"s3://{bucket}/{PROJECT}/sagemaker/{job}/output/model.tar.gz"
     try:
         deployed = mldock("--env", env, "deploy", "--run", run_id, cwd=project)
+        host = digest.split("/", 1)[0]  # trained there: core uses the run's reference as it is
+        assert f"{digest} is in {host} already: not pushed" in deployed.stderr
         assert deployed.stdout.strip().endswith(f"/endpoints/{PROJECT}/invocations")
         endpoint = sagemaker.describe_endpoint(EndpointName=PROJECT)
         assert endpoint["EndpointStatus"] == "InService"

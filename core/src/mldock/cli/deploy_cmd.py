@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from mldock.cli.output import info, print_json, print_table
 from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.runtime.names import MANIFEST_NAME
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mldock.interfaces import RunRecord
+    from mldock.session import Session
 
 deploy_app = typer.Typer(help="Serve a run's model on the configured target.")
 undeploy_app = typer.Typer(help="Stop and remove an endpoint.")
@@ -52,7 +56,7 @@ def run_model(session, run_id: str | None):
     return chosen, artifact, image
 
 
-def image_for_target(session, run, image: str) -> str:
+def image_for_target(session: Session, run: RunRecord, image: str) -> str:
     """``image`` as the target runs it: pushed to a remote target's registry first (core's one
     push path, :func:`mldock.publish.push_for_target`), as it is for a local target."""
     from mldock.publish import push_for_target
