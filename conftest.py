@@ -11,4 +11,4 @@ import pytest
 
 pytest.register_assert_rewrite("mldock.testing")
 
-pytest_plugins = ["mldock.testing.fixtures"]
+pytest_plugins = ["mldock.testing", "mldock.testing.fixtures"]  # the kit's guard hooks, the harness
