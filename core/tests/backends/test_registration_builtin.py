@@ -34,7 +34,7 @@ def plugin_rows() -> dict[str, dict]:
     return {row["name"]: row for row in json.loads(out.stdout)}
 
 
-@pytest.mark.parametrize("plugin, concern, name", [
+@pytest.mark.parametrize(("plugin", "concern", "name"), [
     ("local-storage", "storage", "local"),
     ("sqlite-tracking", "tracker", "sqlite"),
 ])
@@ -58,7 +58,7 @@ def registry():
     return PluginHost(use_entry_points=False, quiet=True).registry
 
 
-@pytest.mark.parametrize("uri, expected", [
+@pytest.mark.parametrize(("uri", "expected"), [
     (None, ".mldock/artifacts"), ("file://store", "store"), (".art", ".art")])
 def test_storage_factory_by_scheme(registry, tmp_path: Path, uri: str | None, expected: str
                                    ) -> None:
@@ -69,7 +69,7 @@ def test_storage_factory_by_scheme(registry, tmp_path: Path, uri: str | None, ex
     assert isinstance(store, LocalArtifactStore) and store.root == tmp_path / expected
 
 
-@pytest.mark.parametrize("uri, expected", [
+@pytest.mark.parametrize(("uri", "expected"), [
     (None, ".mldock/runs.db"), ("sqlite:///track/runs.db", "track/runs.db")])
 def test_tracker_factory_by_scheme(registry, tmp_path: Path, uri: str | None, expected: str
                                    ) -> None:
@@ -136,3 +136,31 @@ class TestSamplePluginRegistration(RegistrationContract):
     entry_point_name = "sample"
     distribution = "mldock-sample"
     expected: ClassVar[dict[str, list[str]]] = {"storage": ["sample"]}
+
+
+@pytest.mark.parametrize(("module", "contract_class"), [
+    ("test_local_storage", "TestLocalStoreContract"),
+    ("test_sqlite_tracker", "TestSqliteTrackerContract"),
+    ("test_local_deployer_contract", "TestLocalDeployer"),
+    ("test_docker_builder_contract", "TestDockerBuilder"),
+])
+def test_builtin_contracts_run_every_capability(module: str, contract_class: str) -> None:
+    """Core's contract classes take their flags from the built-in records and none is off: every
+    optional contract test runs on mldock's own backends (a record that forgot a capability it
+    has, or a class that narrowed one, would skip tests here without anyone noticing)."""
+    import importlib.util
+
+    from mldock.testing import Capability
+
+    path = Path(__file__).with_name(f"{module}.py")
+    spec = importlib.util.spec_from_file_location(f"_builtin_contract_{module}", path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    cls = getattr(loaded, contract_class)
+    assert cls.record is not None and not cls.narrowed
+    flags = {name for base in cls.__mro__ for name, value in vars(base).items()
+             if isinstance(value, Capability)}
+    instance = cls()
+    assert flags and all(getattr(instance, flag) for flag in sorted(flags)), sorted(
+        flag for flag in flags if not getattr(instance, flag))
