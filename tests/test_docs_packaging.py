@@ -33,6 +33,8 @@ def test_package_declares_license_classifiers_and_urls(name: str) -> None:
     assert (folder / project["readme"]).is_file()
     assert "Programming Language :: Python :: 3 :: Only" in project["classifiers"]
     assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639
+    package = next((folder / "src").iterdir())
+    assert ("Typing :: Typed" in project["classifiers"]) == (package / "py.typed").is_file()
     assert {"Homepage", "Documentation", "Source", "Changelog", "Issues"} <= set(project["urls"])
 
 
