@@ -2,8 +2,9 @@
 
 Run ``pip install -e .`` first: the registration tests look for the installed entry point, as
 mldock does. A failing test's docstring says what usually causes it. Capability flags
-(``supports_*``) turn off tests for features the backend does not have; every such test then
-skips with the reason.
+(``supports_*``) come from the record's ``capabilities``: a test of a capability the record does not
+declare skips with the reason. The kit is closed: a contract test cannot be overridden or skipped,
+only declared a known failure with ``@mldock.testing.expected_failure(reason=...)``.
 """
 
 from __future__ import annotations
