@@ -8,6 +8,8 @@ needs them: by the factory below and through the ``"module:Class"`` string.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mldock import FactoryContext, StorageRecord, hookimpl
 
 MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
@@ -15,8 +17,19 @@ MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
 NAME = "{{ cookiecutter.plugin_name }}"
 SCHEME = "{{ cookiecutter.uri_scheme }}"
 
+EXAMPLE = """\
+# Artifacts behind {{ cookiecutter.uri_scheme }}:// URIs. Needs: pip install {{ cookiecutter.distribution_name }}
+[storage]
+uri = "{{ cookiecutter.uri_scheme }}:///srv/mldock/{project}"   # or {{ cookiecutter.uri_scheme }}://relative/to/the/project
 
-def make_store(context: FactoryContext):
+[storage.{{ cookiecutter.plugin_name }}]
+fsync = true
+# token = "env:{{ cookiecutter.plugin_name.upper().replace('-', '_') }}_TOKEN"   # a secret: the variable's name, never its value
+"""
+"""What ``mldock config example {{ cookiecutter.plugin_name }}`` prints; ``{project}`` is the project's name."""
+
+
+def make_store(context: FactoryContext) -> Any:
     """Build the store for ``[storage] uri = "{{ cookiecutter.uri_scheme }}://…"`` (called on use)."""
     from {{ cookiecutter.package_name }}.store import {{ cookiecutter.__class_name }}
 
@@ -25,7 +38,7 @@ def make_store(context: FactoryContext):
 
 
 @hookimpl
-def mldock_storages():
+def mldock_storages() -> list[StorageRecord]:
     return [StorageRecord(
         name=NAME,
         summary="Artifacts behind {{ cookiecutter.uri_scheme }}:// URIs (content-addressed, atomic)",
@@ -33,4 +46,5 @@ def mldock_storages():
         factory=make_store,
         config_model="{{ cookiecutter.package_name }}.config:{{ cookiecutter.__options_name }}",
         capabilities=frozenset({"content-addressed", "atomic", "delete", "list"}),
+        example=EXAMPLE,
     )]
