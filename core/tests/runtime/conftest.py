@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import mldock
 import pytest
+from mldock.testing.processes import free_port
 
 SRC = Path(mldock.__file__).parent
 
@@ -134,12 +134,6 @@ def runtime_cmd(*args: str, isolated: bool = True) -> list[str]:
     python = os.environ.get("MLDOCK_TEST_RUNTIME_PYTHON", "") if isolated else ""
     return [python or sys.executable, *(["-S"] if isolated else []), "-m", "mldock.runtime",
             *args]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
