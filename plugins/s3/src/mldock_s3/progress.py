@@ -17,7 +17,7 @@ def subscriber(meter: TransferProgress) -> Any:
     """An s3transfer subscriber feeding ``meter``."""
     from s3transfer.subscribers import BaseSubscriber
 
-    class _Subscriber(BaseSubscriber):  # type: ignore[misc]  # s3transfer ships no types
+    class _Subscriber(BaseSubscriber):
         def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
             meter.add(bytes_transferred)
 

@@ -51,6 +51,8 @@ class S3ArtifactStore(ContentAddressedStore):
     nothing and fails on nothing.
     """
 
+    stats: Stats
+
     def __init__(self, uri: str, options: S3Options | None = None):
         self.location = S3Location.parse(uri)
         self.uri = self.location.uri
