@@ -89,3 +89,19 @@ def test_python_dash_m_mldock_runs_the_cli() -> None:
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_install_completion_writes_the_script_where_bash_reads_it(tmp_path: Path) -> None:
+    env = {**_env(), "HOME": str(tmp_path)}
+    result = subprocess.run([BASH, "-c", "mldock --install-completion"], check=False, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    script = tmp_path / ".bash_completions" / "mldock.sh"
+    assert "_MLDOCK_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
+    # a new interactive-like shell that reads .bashrc completes through it
+    check = subprocess.run(
+        [BASH, "-c", f"source {tmp_path / '.bashrc'}\nCOMP_WORDS=(mldock depl); COMP_CWORD=1\n"
+                     "_mldock_completion mldock\nprintf '%s\\n' \"${COMPREPLY[@]}\""],
+        check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert check.stdout.split() == ["deploy"], check.stderr
