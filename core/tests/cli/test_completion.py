@@ -100,8 +100,9 @@ def test_install_completion_writes_the_script_where_bash_reads_it(tmp_path: Path
     assert "_MLDOCK_COMPLETE=complete_bash" in script.read_text()
     assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
     # a new interactive-like shell that reads .bashrc completes through it
+    script_text = (f"source {tmp_path / '.bashrc'}\nCOMP_WORDS=(mldock depl); COMP_CWORD=1\n"
+                   "_mldock_completion mldock\nprintf '%s\\n' \"${COMPREPLY[@]}\"")
     check = subprocess.run(
-        [BASH, "-c", f"source {tmp_path / '.bashrc'}\nCOMP_WORDS=(mldock depl); COMP_CWORD=1\n"
-                     "_mldock_completion mldock\nprintf '%s\\n' \"${COMPREPLY[@]}\""],
-        check=False, env=env, capture_output=True, text=True, timeout=120)
+        [BASH, "-c", script_text], check=False, env=env, capture_output=True, text=True,
+        timeout=120)
     assert check.stdout.split() == ["deploy"], check.stderr
