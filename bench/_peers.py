@@ -27,7 +27,8 @@ def peer_venv(name: str, *requirements: str) -> Path:
     if uv is None:
         sys.exit("bench needs uv on PATH (./run installs it)")
     env = {**os.environ, "UV_COMPILE_BYTECODE": "1"}
-    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, env=env)
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True,
+                   env=env)
     subprocess.run([uv, "pip", "install", "--quiet", "--python", str(bin_dir / "python"),
                     *requirements], check=True, env=env)
     marker.write_text(wanted)

@@ -15,7 +15,7 @@ MLDOCK = str(Path(sys.executable).parent / "mldock")
 def mldock(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     """Run the workspace's mldock; return its stdout (raises with stderr on failure)."""
     result = subprocess.run([MLDOCK, *args], cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, check=False)
     if result.returncode != 0:
         raise SystemExit(f"mldock {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return result.stdout.strip()

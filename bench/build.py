@@ -7,8 +7,9 @@ Same trained sklearn model, side by side:
 * MLflow: ``mlflow models build-docker --env-manager local`` of the same model (cold, then again).
 
 "Cold" for both means no layer above the base image is cached: the bench derives a fresh base image
-(the local ``python:3.11-slim`` plus a unique label) and gives it to both tools, so neither reuses an
-earlier run's layers, and nobody's build cache is pruned. Images the bench made are removed by tag.
+(the local ``python:3.11-slim`` plus a unique label) and gives it to both tools, so neither reuses
+an earlier run's layers, and nobody's build cache is pruned. Images the bench made are removed by
+tag.
 
 Goals (issue #3): mldock cold ≤ 0.5× MLflow's time and ≤ 0.5× its size; code-only ≤ 0.05× our cold.
 
@@ -27,14 +28,15 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import peer_venv  # noqa: E402
-from _project import mldock, render, train_local  # noqa: E402
+from _peers import peer_venv
+from _project import mldock, render, train_local
 
 MLFLOW_BASE = "python:3.11.7-slim"  # what `mlflow models build-docker --env-manager local` uses
 
 
 def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+    done = subprocess.run(["docker", *args], check=True, capture_output=True, text=True)
+    return done.stdout.strip()
 
 
 def fresh_base(tag: str) -> None:
@@ -110,15 +112,17 @@ def main() -> None:
             made += peer["tags"]
     finally:
         for tag in made:
-            subprocess.run(["docker", "rmi", tag], capture_output=True)
+            subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
         # the python:3.11.7-slim alias is removed only when we made it (a user's own stays)
 
     mb = 1024 * 1024
     print(f"{'':<28}{'mldock':>12}{'mlflow':>12}")
-    print(f"{'cold build (s)':<28}{ours['cold']:>12.1f}{(peer or {}).get('cold', float('nan')):>12.1f}")
+    theirs = peer or {}
+    print(f"{'cold build (s)':<28}{ours['cold']:>12.1f}{theirs.get('cold', float('nan')):>12.1f}")
     print(f"{'code-only rebuild (s)':<28}{ours['code_only']:>12.2f}{'n/a':>12}")
-    print(f"{'no-op build (s)':<28}{ours['no_op']:>12.2f}{(peer or {}).get('no_op', float('nan')):>12.2f}")
-    print(f"{'image size (MB)':<28}{ours['size'] / mb:>12.0f}{(peer or {}).get('size', 0) / mb:>12.0f}")
+    print(f"{'no-op build (s)':<28}{ours['no_op']:>12.2f}"
+          f"{theirs.get('no_op', float('nan')):>12.2f}")
+    print(f"{'image size (MB)':<28}{ours['size'] / mb:>12.0f}{theirs.get('size', 0) / mb:>12.0f}")
     print(f"\ncode-only / our cold       = {ours['code_only'] / ours['cold']:.3f} (goal <= 0.05)")
     if peer:
         print(f"cold time / mlflow cold    = {ours['cold'] / peer['cold']:.2f} (goal <= 0.50)")

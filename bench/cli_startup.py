@@ -1,4 +1,4 @@
-"""CLI start-up: median wall time of ``mldock --help`` against a bare typer app and ``mlflow --help``.
+"""CLI start-up: median wall time of ``mldock --help``, a bare typer app and ``mlflow --help``.
 
 All three run side by side in one process, interleaved round by round so machine noise hits them
 alike. mldock runs from the workspace environment (every package installed); the bare typer app runs
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import peer_venv  # noqa: E402
+from _peers import peer_venv
 
 HELLO = '''
 import typer

@@ -29,8 +29,8 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import peer_venv  # noqa: E402
-from _project import mldock, render, train_local  # noqa: E402
+from _peers import peer_venv
+from _project import mldock, render, train_local
 
 BODY = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]})
 
@@ -82,8 +82,8 @@ def wait_ready(url: str, timeout: float = 120) -> None:
 
 def run_wrk(url: str, seconds: int, workdir: Path) -> dict:
     script = workdir / "post.lua"
-    script.write_text('wrk.method = "POST"\nwrk.body = \'%s\'\n'
-                      'wrk.headers["Content-Type"] = "application/json"\n' % BODY)
+    script.write_text(f'wrk.method = "POST"\nwrk.body = \'{BODY}\'\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
     out = subprocess.run(["wrk", "-t2", "-c10", f"-d{seconds}s", "--latency", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
 
@@ -159,15 +159,16 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         if container:
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         for name in (tag, f"{tag.split(':')[0]}:latest"):
-            subprocess.run(["docker", "rmi", name], capture_output=True)
+            subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
 
     print(f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for name, r in results.items():
         print(f"{name:<22}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['non2xx']:>9}")
     ours = results["mldock (image)"]["rps"]
-    print(f"\nmldock / bare uvicorn app = {ours / results['bare uvicorn app']['rps']:.2f} (goal >= 0.80)")
+    ratio = ours / results["bare uvicorn app"]["rps"]
+    print(f"\nmldock / bare uvicorn app = {ratio:.2f} (goal >= 0.80)")
     if "mlflow models serve" in results:
         print(f"mldock / mlflow           = {ours / results['mlflow models serve']['rps']:.2f}"
               " (goal >= 2.00)")

@@ -40,7 +40,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _peers import peer_venv  # noqa: E402
+import contextlib
+
+from _peers import peer_venv
 
 SERVER_START_TIMEOUT = 180.0
 
@@ -55,7 +57,7 @@ def _free_port() -> int:
 
 
 def start_mlflow(root: Path) -> tuple[subprocess.Popen, str]:
-    """``mlflow server`` (1 worker, SQLite, served artifacts) on a free port; returns (proc, url)."""
+    """``mlflow server`` (1 worker, SQLite, served artifacts) on a free port: (proc, url)."""
     mlflow = Path(sys.executable).parent / "mlflow"
     if not mlflow.exists():
         mlflow = peer_venv("mlflow", "mlflow") / "mlflow"
@@ -90,10 +92,8 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # --- 1. mldock's MLflow tracker against the synchronous client ----------------------------------

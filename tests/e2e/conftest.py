@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from mldock.testing.docker import require_docker
 
 MLDOCK = str(Path(sys.executable).parent / "mldock")
@@ -31,7 +30,7 @@ def mldock(*args: str, cwd: Path, check: bool = True, timeout: float = 900,
                 if not k.startswith("MLDOCK_") or k == "MLDOCK_REQUIRE_DOCKER"}
     full_env.update(env or {})
     result = subprocess.run([MLDOCK, *args], cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, env=full_env)
+                            timeout=timeout, env=full_env, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"mldock {' '.join(args)} exited {result.returncode}\n"
                              f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}")

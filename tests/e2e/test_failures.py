@@ -1,4 +1,4 @@
-"""What a user hits on a bad day: each is one clear line and a non-zero exit, and nothing is lost."""
+"""What a user hits on a bad day: each is one clear line, a non-zero exit, and nothing is lost."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_sigterm_marks_run_killed_keeps_checkpoint_and_metrics_arrive_live(proje
                 live = runs[0]
         assert live is not None, "metrics did not reach the tracker while the run was going"
         child.send_signal(signal.SIGTERM)
-        stdout, stderr = child.communicate(timeout=120)
+        _, stderr = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()

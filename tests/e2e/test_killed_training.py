@@ -8,6 +8,7 @@ ends instead of waiting forever. A ``--no-container`` run killed with -9 is ``ki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -63,10 +64,8 @@ def _start_and_kill(project: Path, runs_json, *args: str) -> dict:
             child.kill()
             child.wait()
         if "--no-container" in args:  # its training child was in the same (own) session
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_kill_9_of_a_container_run(project_copy, mldock, runs_json, engine):

@@ -26,7 +26,8 @@ def test_train_deploy_predict_runs_undeploy(built_project, mldock, runs_json):
     assert 0.8 < run["metrics"]["accuracy"] <= 1.0
     assert run["metric_history"]["accuracy"][0]["value"] == run["metrics"]["accuracy"]
     lineage = run["lineage"]
-    assert lineage["image"].startswith(f"{built_project.name}:") and lineage["image_id"].startswith("sha256:")
+    assert lineage["image"].startswith(f"{built_project.name}:")
+    assert lineage["image_id"].startswith("sha256:")
     assert lineage["platform"] == "local" and lineage["job_id"] == f"mldock-train-{run_id}"
     assert lineage["inputs"]["train"]["uri"] == "data/iris.csv"
     assert len(lineage["inputs"]["train"]["sha256"]) == 64
@@ -65,14 +66,17 @@ def test_deploy_without_run_takes_latest_finished(built_project, mldock):
 
 
 def test_no_container_training_uses_the_same_context(built_project, mldock):
-    run_id = mldock("train", "--no-container", "-p", "n_estimators=5", cwd=built_project).stdout.strip()
+    run_id = mldock("train", "--no-container", "-p", "n_estimators=5",
+                    cwd=built_project).stdout.strip()
     run = json.loads(mldock("runs", "show", run_id, "--json", cwd=built_project).stdout)
     assert run["status"] == "finished" and run["lineage"]["image"] is None
     assert run["params"]["n_estimators"] == 5 and "accuracy" in run["metrics"]
 
 
 def test_runs_compare(built_project, mldock):
-    a = mldock("train", "-q", "--no-container", "-p", "max_depth=1", cwd=built_project).stdout.strip()
-    b = mldock("train", "-q", "--no-container", "-p", "max_depth=4", cwd=built_project).stdout.strip()
+    a = mldock("train", "-q", "--no-container", "-p", "max_depth=1",
+               cwd=built_project).stdout.strip()
+    b = mldock("train", "-q", "--no-container", "-p", "max_depth=4",
+               cwd=built_project).stdout.strip()
     data = json.loads(mldock("runs", "compare", a, b, "--json", cwd=built_project).stdout)
     assert data["runs"] == [a, b] and data["params"]["max_depth"] == [1, 4]

@@ -1,8 +1,9 @@
-"""The image run exactly as SageMaker runs it, with plain ``docker run`` and no mldock on the host side.
+"""The image run exactly as SageMaker runs it: plain ``docker run``, no mldock on the host side.
 
 SageMaker: ``docker run IMAGE train`` with ``/opt/ml`` holding ``input/config/hyperparameters.json``
 (every value a string) and ``resourceconfig.json``, the model read back from ``/opt/ml/model``; then
-``docker run IMAGE serve`` with that model at ``/opt/ml/model``, answering every route of the contract.
+``docker run IMAGE serve`` with that model at ``/opt/ml/model``, answering every route of the
+contract.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def trained_tree(engine, built_project, built_image, tmp_path_factory):
          "random_state": "0", "sagemaker_program": "ignored.py"}))
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "File"}}))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"TrainingInputMode": "File"}}))
     data = tree / "input" / "data" / "train"
     data.mkdir(parents=True)
     shutil.copy(built_project / "data" / "iris.csv", data / "iris.csv")
@@ -73,7 +75,8 @@ def endpoint(engine, trained_tree):
 
 def call(url: str, path: str, body: bytes | None = None, content_type: str = "application/json",
          accept: str = "application/json", method: str | None = None):
-    request = urllib.request.Request(url + path, data=body, method=method or ("POST" if body else "GET"),
+    request = urllib.request.Request(url + path, data=body,
+                                     method=method or ("POST" if body else "GET"),
                                      headers={"Content-Type": content_type, "Accept": accept})
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -123,7 +126,7 @@ def test_execution_parameters_and_metrics(endpoint):
     assert status == 200 and b"# TYPE" in body
 
 
-@pytest.mark.parametrize("body,content_type,expected", [
+@pytest.mark.parametrize(("body", "content_type", "expected"), [
     (b"{not json", "application/json", 400),
     (b"\xff\xfe", "text/csv", 400),
     (b"[[1,2]]", "application/x-unknown", 415),

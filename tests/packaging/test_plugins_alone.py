@@ -52,5 +52,5 @@ def test_plugin_alone_in_a_fresh_venv(plugin, wheels, tmp_path):
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not docker",
          "--import-mode=importlib", "--rootdir", str(REPO / "plugins" / plugin),
          str(REPO / "plugins" / plugin / "tests")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -11,6 +11,7 @@ container started from the session's image (the SDKs name theirs), and the image
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from mldock.testing.docker import require_docker, unavailable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sdkenv  # noqa: E402 - the folder is not a package (pytest's importlib mode)
+import sdkenv
 
 MLDOCK = str(Path(sys.executable).parent / "mldock")
 PAYLOAD = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]}
@@ -107,10 +107,9 @@ def _remove_session_objects(engine, name: str) -> None:
         if labelled or container.attrs.get("Image") in image_ids:
             container.remove(force=True)
     for tag in sorted(images):
-        try:
+        # an image with two tags goes with the last: the other removals find nothing
+        with contextlib.suppress(Exception):
             engine.images.remove(tag, noprune=True)
-        except Exception:  # noqa: BLE001 - an image with two tags goes with the last
-            pass
 
 
 @pytest.fixture(scope="session")

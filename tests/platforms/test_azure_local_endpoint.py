@@ -64,7 +64,8 @@ def test_local_online_endpoint_scores_like_mldock(engine, platform_project, sdk_
 
     assert result["provisioning_state"] == "Succeeded", result
     env = result["container"]["env"]
-    assert env["AZUREML_MODEL_DIR"] == f"/var/azureml-app/azureml-models//{MODEL_NAME}/{MODEL_VERSION}"
+    expected = f"/var/azureml-app/azureml-models//{MODEL_NAME}/{MODEL_VERSION}"
+    assert env["AZUREML_MODEL_DIR"] == expected
     assert result["probes"] == {"/v2/health/live": 200, "/v2/health/ready": 200}, result
     assert result["scoring_uri"].endswith("/score")
     assert result["predictions"] == platform_project.expected, result["answer"]

@@ -95,7 +95,7 @@ def test_small_write_failing_at_flush_and_close_leaves_no_temp(small_disk) -> No
     disk = small_disk("refs", "1m")
     (disk / "refs").mkdir()
     filler = fill(disk)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left"):
         atomic_write_bytes(disk / "refs" / "ref.json", b"x" * 3000)
     assert files_under(disk) == [filler.name]
 
@@ -108,7 +108,7 @@ def test_tree_on_a_full_store_then_freed(small_disk, tmp_path: Path) -> None:
     (tmp_path / "model" / "b.bin").write_bytes(os.urandom(300_000))
     store.put_file(tmp_path / "model" / "a.bin", "warm")  # the store's folders exist
     filler = fill(disk)
-    with pytest.raises(MldockError, match="^no space left on "):
+    with pytest.raises(MldockError, match=r"^no space left on "):
         store.put_tree(tmp_path / "model", "m")
     assert not store.exists("m")
     assert [f for f in files_under(disk) if "tmp" in f.split("/")] == []

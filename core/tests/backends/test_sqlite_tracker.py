@@ -88,7 +88,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "runs.db").write_bytes(b"this is not a database" * 100)
     tracker = SqliteTracker(tmp_path / "runs.db")
-    with pytest.raises(MldockError, match="runs.db"):
+    with pytest.raises(MldockError, match=r"runs.db"):
         tracker.list_runs()
     assert not tracker.check()[0].ok
 
@@ -141,7 +141,7 @@ def test_explicit_run_ids_are_validated(tracker: SqliteTracker) -> None:
         tracker.create_run("p", run_id="has space")
 
 
-# --- metrics: batching, liveness, safety -----------------------------------------------------------
+# --- metrics: batching, liveness, safety ---------------------------------------------------------
 def test_metrics_are_buffered_then_written_by_the_background_thread(tmp_path: Path) -> None:
     tracker = SqliteTracker(tmp_path / "runs.db", flush_interval=0.2)
     run_id = tracker.create_run("p")

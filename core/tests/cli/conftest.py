@@ -31,7 +31,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, *python_args, "-c", "from mldock.cli.main import main; main()", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(name="cli")

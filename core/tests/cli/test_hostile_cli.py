@@ -67,7 +67,7 @@ def trainable(tmp_path_factory) -> Path:
     return root / name
 
 
-@pytest.mark.parametrize("override,key", [
+@pytest.mark.parametrize(("override", "key"), [
     (f"api_token={SECRET}", "api_token"),
     (f"hfToken={SECRET}", "hfToken"),
     (f'db_password=["{SECRET}"]', "db_password"),
@@ -132,7 +132,7 @@ def test_password_printed_by_training_is_masked_in_the_run_log(trainable):
 # --- item 10: usage errors ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args,expected", [
+@pytest.mark.parametrize(("args", "expected"), [
     (("config", "validatx"),
      "error: No such command 'validatx'. Did you mean 'validate'? (see 'mldock config -h')"),
     (("--bogus",), "error: No such option: --bogus (see 'mldock -h')"),

@@ -82,7 +82,8 @@ def counting_image(tmp_path_factory):
     context = tmp_path_factory.mktemp("counting-image")
     (context / "server.py").write_text(SERVER)
     (context / "Dockerfile").write_text(
-        f'FROM {BASE_IMAGE}\nCOPY server.py /srv/server.py\nENTRYPOINT ["python3", "/srv/server.py"]\n')
+        f'FROM {BASE_IMAGE}\nCOPY server.py /srv/server.py\n'
+        'ENTRYPOINT ["python3", "/srv/server.py"]\n')
     tag = f"mldock-test-counting:{uuid.uuid4().hex[:12]}"
     client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
     yield tag

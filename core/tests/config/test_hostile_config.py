@@ -106,7 +106,7 @@ CASES = [
     ("bad-package-in-env-overlay", '[env.gpu.build]\nsystem_packages = ["a b"]\n',
      "mldock.toml: env.gpu.build.system_packages:", "not a Debian package name"),
 ]
-@pytest.mark.parametrize("case,extra,head,fragment", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case", "extra", "head", "fragment"), CASES, ids=[c[0] for c in CASES])
 def test_config_validate_refuses_in_one_line(tmp_path, case, extra, head, fragment):
     (tmp_path / "mldock.toml").write_text(BASE + extra)
     line = one_line_error(mldock("config", "validate", cwd=tmp_path))

@@ -1,4 +1,4 @@
-"""Valid configs: discovery, environments, defaults, secrets by indirection, plugin option models."""
+"""Valid configs: discovery, environments, defaults, secrets by indirection, plugin options."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import Field
-
 from mldock import EnvSecret, PluginConfig
 from mldock.config import find_config_file, load_config
 from mldock.config.loader import deep_merge
 from mldock.errors import ConfigError, MldockError
 from mldock.host.loader import PluginHost
 from mldock.records import DeployerRecord
+from pydantic import Field
 
 BASE = """
 [project]
@@ -147,13 +146,16 @@ def test_selected_backend_with_required_options_missing(project, cloud_registry)
     assert "required key is missing" in str(caught.value)
 
 
-@pytest.mark.parametrize("body,key,fragment", [
-    ("region = 'x'\ninstance_count = 0", "deploy.cloud.instance_count", "greater than or equal to 1"),
+@pytest.mark.parametrize(("body", "key", "fragment"), [
+    ("region = 'x'\ninstance_count = 0", "deploy.cloud.instance_count",
+     "greater than or equal to 1"),
     ("region = 'x'\nzone = 'a'", "deploy.cloud.zone", "unknown key"),
-    ("region = 'x'\napi_key = { env = '1BAD' }", "deploy.cloud.api_key", "invalid environment variable"),
+    ("region = 'x'\napi_key = { env = '1BAD' }", "deploy.cloud.api_key",
+     "invalid environment variable"),
 ])
 def test_plugin_section_errors(project, cloud_registry, body, key, fragment):
-    (project / "mldock.toml").write_text(BASE + f"[deploy]\ndeployer='cloud'\n[deploy.cloud]\n{body}\n")
+    (project / "mldock.toml").write_text(
+        BASE + f"[deploy]\ndeployer='cloud'\n[deploy.cloud]\n{body}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(registry=cloud_registry)
     assert caught.value.key == key and fragment in str(caught.value)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
 from mldock.config import load_config
 from mldock.errors import ConfigError
 from mldock.host.loader import PluginHost
@@ -25,7 +24,8 @@ predictor = "iris.predict:Predictor"
 CASES = [
     ("toml-syntax", "[project\nname = 1", None, "invalid TOML", None),
     ("toml-duplicate-key", BASE + 'name = "again"\n', None, "invalid TOML", None),
-    ("missing-project", "[build]\nbuilder = 'docker'\n", "project", "required key is missing", None),
+    ("missing-project", "[build]\nbuilder = 'docker'\n", "project", "required key is missing",
+     None),
     ("missing-train", '[project]\nname = "iris"\npredictor = "a:b"\n', "project.train",
      "required key is missing", None),
     ("bad-project-name", BASE.replace('"iris"', '"Iris Model!"', 1), "project.name",
@@ -87,7 +87,8 @@ def registry():
     return PluginHost(use_entry_points=False).registry
 
 
-@pytest.mark.parametrize("text,key,fragment,env", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("text", "key", "fragment", "env"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
 def test_malformed_config_is_one_precise_error(tmp_path, monkeypatch, registry, text, key, fragment,
                                                env):
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from mldock import (
     BuilderRecord,
     CommandRecord,
@@ -61,7 +60,8 @@ def test_hook_mldock_trackers():
     class Plugin:
         @hookimpl
         def mldock_trackers(self):
-            return [TrackerRecord(name="wandb", summary="W&B", schemes=("wandb",), factory=_factory)]
+            return [TrackerRecord(name="wandb", summary="W&B", schemes=("wandb",),
+                                  factory=_factory)]
 
     assert _host_with(Plugin()).registry.by_scheme("tracker", "wandb://team/proj").name == "wandb"
 
@@ -108,7 +108,8 @@ def test_hook_mldock_templates(tmp_path):
 
 def _lifecycle_host(hook_name: str, calls: list):
     body = {
-        "mldock_before_build": lambda self, project_dir, request: calls.append((project_dir, request)),
+        "mldock_before_build":
+            lambda self, project_dir, request: calls.append((project_dir, request)),
         "mldock_after_build": lambda self, project_dir, result: calls.append((project_dir, result)),
         "mldock_run_started": lambda self, run_id, project, platform: calls.append(
             (run_id, project, platform)),
@@ -170,7 +171,7 @@ def test_lifecycle_hook_failure_only_warns(capsys):
 
 
 def test_notify_refuses_registration_hooks():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mldock_builders is not a lifecycle hook"):
         PluginHost(use_entry_points=False).registry.notify("mldock_builders")
 
 

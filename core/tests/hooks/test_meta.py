@@ -7,7 +7,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-
 from mldock import hookspecs
 
 REPO = Path(__file__).resolve().parents[3]

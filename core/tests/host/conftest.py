@@ -1,4 +1,4 @@
-"""Fake plugin distributions, installed for real: a dist-info folder with entry_points.txt on sys.path.
+"""Fake plugin distributions, installed for real: a dist-info folder with entry points on sys.path.
 
 importlib.metadata finds them exactly as it finds a pip-installed plugin, so these tests exercise
 the real entry-point discovery, not a mock of it.
@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from mldock.host.loader import PluginHost, reset_host
 
 
@@ -59,7 +58,7 @@ def make_dist_fixture():
 
 @pytest.fixture(name="good_plugin")
 def good_plugin_fixture() -> str:
-    """Source of a well-behaved plugin module providing storage 'fakes3' and deployer 'fakecloud'."""
+    """Source of a well-behaved plugin module: storage 'fakes3' and deployer 'fakecloud'."""
     return GOOD_PLUGIN
 
 

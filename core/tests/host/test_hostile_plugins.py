@@ -119,7 +119,8 @@ def project(tmp_path):
     (folder / "src" / "proj" / "__init__.py").write_text("")
     (folder / "src" / "proj" / "train.py").write_text(TRAIN)
     (folder / "mldock.toml").write_text(
-        '[project]\nname = "proj"\ntrain = "proj.train:train"\npredictor = "proj.train:train"\nsource = "src"\n')
+        '[project]\nname = "proj"\ntrain = "proj.train:train"\npredictor = "proj.train:train"\n'
+        'source = "src"\n')
     return folder
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mldock.errors import PluginError, UnknownBackendError
 from mldock.host.loader import BUILTIN_PLUGINS, PluginStatus
 
@@ -15,19 +14,24 @@ def test_builtins_load_first_in_declared_order(host_factory):
     assert all(p.status is PluginStatus.ACTIVE and p.builtin for p in host.plugins.values())
 
 
-def test_entry_point_plugin_is_discovered_and_provides_backends(plugin_dir, host_factory, make_dist, good_plugin):
-    make_dist(plugin_dir, "mldock-fake", "1.2.3", {"fake": "fake_good"}, {"fake_good.py": good_plugin})
+def test_entry_point_plugin_is_discovered_and_provides_backends(plugin_dir, host_factory,
+                                                                make_dist, good_plugin):
+    make_dist(plugin_dir, "mldock-fake", "1.2.3", {"fake": "fake_good"},
+              {"fake_good.py": good_plugin})
     host = host_factory()
     info = host.plugins["fake"]
-    assert (info.distribution, info.version, info.status) == ("mldock-fake", "1.2.3", PluginStatus.ACTIVE)
+    assert (info.distribution, info.version, info.status) == ("mldock-fake", "1.2.3",
+                                                              PluginStatus.ACTIVE)
     assert host.registry.by_scheme("storage", "fakes3://bucket/x").name == "fakes3"
     assert host.registry.provides()["fake"] == {"deployer": ["fakecloud"], "storage": ["fakes3"]}
 
 
-def test_import_error_marks_plugin_failed_and_others_still_load(plugin_dir, host_factory, capsys, make_dist, good_plugin):
+def test_import_error_marks_plugin_failed_and_others_still_load(plugin_dir, host_factory, capsys,
+                                                                make_dist, good_plugin):
     make_dist(plugin_dir, "mldock-broken", "0.1", {"broken": "fake_broken"},
               {"fake_broken.py": "import definitely_not_a_module\n"})
-    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"}, {"fake_good.py": good_plugin})
+    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"},
+              {"fake_good.py": good_plugin})
     host = host_factory()
     broken = host.plugins["broken"]
     assert broken.status is PluginStatus.FAILED
@@ -73,8 +77,10 @@ def test_hook_returning_wrong_record_type_is_rejected(plugin_dir, host_factory, 
     assert "expected TrackerRecord" in host.plugins["wrong"].error
 
 
-def test_disable_plugins_blocks_by_name(plugin_dir, host_factory, monkeypatch, make_dist, good_plugin):
-    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"}, {"fake_good.py": good_plugin})
+def test_disable_plugins_blocks_by_name(plugin_dir, host_factory, monkeypatch, make_dist,
+                                        good_plugin):
+    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"},
+              {"fake_good.py": good_plugin})
     monkeypatch.setenv("MLDOCK_DISABLE_PLUGINS", "fake, local-deploy")
     host = host_factory()
     assert host.plugins["fake"].status is PluginStatus.DISABLED
@@ -90,8 +96,10 @@ def test_core_commands_cannot_be_disabled(host_factory, monkeypatch):
     assert host.plugins["core-commands"].status is PluginStatus.ACTIVE
 
 
-def test_load_plugins_allows_only_named(plugin_dir, host_factory, monkeypatch, make_dist, good_plugin):
-    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"}, {"fake_good.py": good_plugin})
+def test_load_plugins_allows_only_named(plugin_dir, host_factory, monkeypatch, make_dist,
+                                        good_plugin):
+    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"},
+              {"fake_good.py": good_plugin})
     make_dist(plugin_dir / "other", "mldock-other", "1.0", {"other": "fake_other"},
               {"fake_other.py": "x = 1\n"})
     monkeypatch.syspath_prepend(str(plugin_dir / "other"))
@@ -102,8 +110,10 @@ def test_load_plugins_allows_only_named(plugin_dir, host_factory, monkeypatch, m
     assert host.plugins["local-storage"].status is PluginStatus.ACTIVE  # built-ins always load
 
 
-def test_same_backend_name_from_two_distributions_names_both(plugin_dir, host_factory, make_dist, good_plugin):
-    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"}, {"fake_good.py": good_plugin})
+def test_same_backend_name_from_two_distributions_names_both(plugin_dir, host_factory, make_dist,
+                                                             good_plugin):
+    make_dist(plugin_dir, "mldock-fake", "1.0", {"fake": "fake_good"},
+              {"fake_good.py": good_plugin})
     make_dist(plugin_dir / "twin", "mldock-twin", "2.0", {"twin": "fake_twin"},
               {"fake_twin.py": good_plugin})
     import sys

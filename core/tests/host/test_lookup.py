@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from mldock.errors import UnknownBackendError
 from mldock.host.loader import PluginHost
 from mldock.host.registry import uri_scheme
@@ -33,7 +32,8 @@ def test_unknown_name_without_match_points_to_plugins_list(registry):
     assert "mldock plugins list" in caught.value.hint
 
 
-@pytest.mark.parametrize("uri,package", [("s3://bucket/x", "mldock-s3"), ("gs://b/x", "mldock-gcp"),
+@pytest.mark.parametrize(("uri", "package"), [("s3://bucket/x", "mldock-s3"),
+                                              ("gs://b/x", "mldock-gcp"),
                                          ("az://c/x", "mldock-azure")])
 def test_unknown_storage_scheme_names_package(registry, uri, package):
     with pytest.raises(UnknownBackendError) as caught:
@@ -48,7 +48,7 @@ def test_mlflow_tracking_uri_names_package(registry):
     assert "pip install mldock-mlflow" in caught.value.hint
 
 
-@pytest.mark.parametrize("uri,scheme", [("/abs/path", "file"), ("rel/path", "file"),
+@pytest.mark.parametrize(("uri", "scheme"), [("/abs/path", "file"), ("rel/path", "file"),
                                         ("file:///x", "file"), ("S3://b", "s3"),
                                         ("C:\\data", "file"), ("sqlite:///x.db", "sqlite")])
 def test_uri_scheme(uri, scheme):

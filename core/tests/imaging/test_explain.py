@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from mldock.errors import NotFoundError
 from mldock.imaging.explain import (
     RECORD_PATH,
@@ -104,12 +105,9 @@ def test_stale_image_error_names_the_changed_input(project):
     assert isinstance(error, NotFoundError) and error.exit_code == 4
     assert "src/ident/train.py changed since the last build, " + plan.tag in error.message
     assert "mldock build" in (error.hint or "")
-    try:
+    with pytest.raises(NotFoundError) as info:
         require_image(project.config(), lambda tag: False)
-    except NotFoundError as exc:
-        assert "src/ident/train.py changed" in exc.message
-    else:
-        raise AssertionError("require_image accepted a missing image")
+    assert "src/ident/train.py changed" in info.value.message
 
 
 def test_stale_image_error_without_record_or_after_removal(project):

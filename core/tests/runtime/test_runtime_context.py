@@ -134,7 +134,7 @@ def test_unmounted_gcs_input_without_credentials_says_what_to_do(tmp_path):
     env = {"MLDOCK_GCS_ROOT": str(tmp_path / "nothing"), "GCE_METADATA_HOST": f"127.0.0.1:{port}",
            "CLOUD_ML_JOB_ID": "1", "AIP_TRAINING_DATA_URI": "gs://bkt/data/train.csv",
            "MLDOCK_STAGING_DIR": str(tmp_path / "staging")}
-    with pytest.raises(gcs.GcsError, match="metadata server .*STORAGE_EMULATOR_HOST"):
+    with pytest.raises(gcs.GcsError, match=r"metadata server .*STORAGE_EMULATOR_HOST"):
         build_context([], env)
 
 
@@ -208,6 +208,6 @@ def test_metrics_file_and_stdout(tmp_path, capsys):
     assert all(isinstance(m["timestamp"], float) for m in lines)
     out = capsys.readouterr().out.splitlines()
     assert out == ["mldock-metric loss=0.25 step=3", "mldock-metric acc=1", "mldock-metric f1=0.5"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="metric key must be"):
         ctx.log_metric("bad key", 1)
     ctx.close()

@@ -1,4 +1,4 @@
-"""The HTTP/1.1 layer on raw sockets: keep-alive, pipelining, chunked bodies, 100-continue, limits."""
+"""The HTTP/1.1 layer on raw sockets: keep-alive, pipelining, chunked, 100-continue, limits."""
 
 from __future__ import annotations
 

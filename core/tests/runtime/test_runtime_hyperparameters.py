@@ -77,5 +77,5 @@ def test_env_json():
         {"lr": 0.1, "layers": [1, 2], "name": "x"}
     assert read_env_json(None) == {}
     assert read_env_json("  ") == {}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a JSON object"):
         read_env_json("[1, 2]")

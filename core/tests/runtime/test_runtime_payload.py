@@ -88,7 +88,8 @@ def test_tensor_round_trip_shapes():
 
 
 def test_numpy_tensor_datatypes():
-    numpy = pytest.importorskip("numpy", reason="numpy dtypes map to v2 datatypes only if installed")
+    numpy = pytest.importorskip("numpy",
+                                reason="numpy dtypes map to v2 datatypes only if installed")
     out = tensors.to_tensor("y", numpy.array([[1, 2]], dtype=numpy.int32))
     assert out == {"name": "y", "shape": [1, 2], "datatype": "INT32", "data": [1, 2]}
     assert tensors.to_tensor("f", numpy.float32(1.5))["datatype"] == "FP32"

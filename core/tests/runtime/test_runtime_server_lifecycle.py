@@ -234,7 +234,8 @@ def test_prefork_workers(start_server):
 
 def test_bad_port_setting_exit_2(rt):
     env = rt.env(MLDOCK_PORT="eighty", MLDOCK_PREDICTOR="toy.predict:Predictor")
-    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True,
+                            timeout=30)
     assert result.returncode == 2 and "MLDOCK_PORT='eighty' is not a number" in result.stderr
 
 
@@ -242,7 +243,8 @@ def test_port_in_use_exit_2(rt, start_server):
     srv = start_server()
     env = rt.env(MLDOCK_PORT=str(srv.port), MLDOCK_HOST="127.0.0.1",
                  MLDOCK_PREDICTOR="toy.predict:Predictor")
-    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(rt.cmd("serve"), check=False, env=env, capture_output=True, text=True,
+                            timeout=30)
     assert result.returncode == 2 and "cannot listen" in result.stderr
 
 

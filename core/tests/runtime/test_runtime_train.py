@@ -185,7 +185,8 @@ def test_bad_reference_on_sagemaker_also_fills_failure_file(run_train, tmp_path)
 
 def test_unknown_command_and_help(rt):
     env = rt.env()
-    bad = subprocess.run(rt.cmd("fly"), check=False, env=env, capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(rt.cmd("fly"), check=False, env=env, capture_output=True, text=True,
+                         timeout=30)
     assert bad.returncode == 2 and "unknown command 'fly'" in bad.stderr
     ok = subprocess.run(rt.cmd("--help"), check=False, env=env, capture_output=True, text=True,
                         timeout=30)

@@ -94,7 +94,7 @@ def test_unknown_template_lists_known_names_and_suggests(mldock, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name, problem", [
+@pytest.mark.parametrize(("name", "problem"), [
     ("3d", "not a valid Python package name"),
     ("class", "not a valid Python package name"),
     ("json", "would shadow"),

@@ -37,7 +37,7 @@ def test_config_names_the_rendered_code(render, template):
     assert (project / "requirements.txt").is_file()
 
 
-@pytest.mark.parametrize("template", PROJECT_TEMPLATES + ["plugin"])
+@pytest.mark.parametrize("template", [*PROJECT_TEMPLATES, "plugin"])
 def test_no_template_syntax_left_over(render, templates, text_files, template):
     """A typo in a variable name renders as empty text or stays as '{{': both are caught here."""
     location = template if template != "plugin" else str(templates / "plugin")

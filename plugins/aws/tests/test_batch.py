@@ -69,5 +69,5 @@ def test_json_files_go_whole_and_options_override(deployer, aws, bucket):
 def test_batch_needs_s3_locations(deployer, bucket):
     request = batch_request(bucket)
     local = BatchRequest(**{**request.__dict__, "input_uri": "data/batch.csv"})
-    with pytest.raises(UsageError, match="--input data/batch.csv"):
+    with pytest.raises(UsageError, match=r"--input data/batch.csv"):
         deployer.batch(local)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -36,7 +37,8 @@ def test_sagemaker_metric_definitions_match_the_same_lines(runtime_lines):
     """SageMaker applies each definition's regex to every log line and parses group 1."""
     definitions = metric_definitions(["accuracy", "loss", "epochs", "val/f1-score"])
     assert [d["Name"] for d in definitions] == ["accuracy", "loss", "epochs", "val/f1-score"]
-    for definition, line, value in zip(definitions, runtime_lines, (0.9734, 1.5e-07, 12, -0.25)):
+    for definition, line, value in zip(definitions, runtime_lines, (0.9734, 1.5e-07, 12, -0.25),
+                                       strict=True):
         found = re.search(definition["Regex"], line)
         assert found and float(found.group(1)) == value
         assert len(definition["Regex"]) <= 500
@@ -56,10 +58,8 @@ def test_a_host_prefix_before_the_metric_is_fine():
 
 
 def _put(logs, stream: str, messages: list[str]) -> None:
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=LOG_GROUP)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
     now = int(time.time() * 1000)
     logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[

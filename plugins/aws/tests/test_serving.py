@@ -126,7 +126,7 @@ def test_a_run_stored_in_the_s3_store_is_packed_from_its_fetched_copy(deployer, 
     url = aws("sagemaker").describe_model(ModelName=config)["PrimaryContainer"]["ModelDataUrl"]
     assert url == f"s3://{bucket}/proj/sagemaker/models/run7/model.tar.gz"
     deployer.undeploy(name)
-    with pytest.raises(UsageError, match="is not a model.tar.gz and no local copy"):
+    with pytest.raises(UsageError, match=r"is not a model.tar.gz and no local copy"):
         deployer.deploy(request(endpoint_name(), tree, run="run7"))
 
 

@@ -10,6 +10,7 @@ SageMaker documents them, since moto cannot fail a job.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime
@@ -114,10 +115,8 @@ def test_a_job_can_override_instances_for_a_distributed_run(deployer, aws, bucke
 
 
 def _put_log(logs, stream: str, lines: list[str]) -> None:
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=LOG_GROUP)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
     now = int(time.time() * 1000)
     logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream,

@@ -13,7 +13,7 @@ from mldock_mlflow.uris import (
 )
 
 
-@pytest.mark.parametrize("uri, expected", [
+@pytest.mark.parametrize(("uri", "expected"), [
     ("mlflow+http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ("mlflow+https://mlflow.example.com/", "https://mlflow.example.com"),
     ("MLFLOW+HTTP://localhost:5000/prefix/", "http://localhost:5000/prefix"),
@@ -24,7 +24,7 @@ def test_http_uri_strips_the_selector(uri, expected):
     assert http_uri(uri) == expected
 
 
-@pytest.mark.parametrize("uri, problem", [
+@pytest.mark.parametrize(("uri", "problem"), [
     ("sqlite:///runs.db", "not an MLflow server URL"),
     ("mlflow+file:///tmp/mlruns", "not an MLflow server URL"),
     ("databricks", "not an MLflow server URL"),
@@ -36,7 +36,7 @@ def test_http_uri_rejects_what_it_cannot_use(uri, problem):
         http_uri(uri)
 
 
-@pytest.mark.parametrize("host, loopback", [
+@pytest.mark.parametrize(("host", "loopback"), [
     ("127.0.0.1", True), ("127.10.0.7", True), ("localhost", True), ("LOCALHOST", True),
     ("::1", True), ("[::1]", True), ("0.0.0.0", True), ("app.localhost", True),
     ("10.0.0.5", False), ("mlflow.example.com", False), ("host.docker.internal", False),

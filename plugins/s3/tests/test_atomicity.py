@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mldock.errors import MldockError, NotFoundError
 from mldock.cas import hash_tree, manifest_bytes
+from mldock.errors import MldockError, NotFoundError
 from mldock.testing._common import snapshot
 
 KEY = "runs/1/model"
@@ -102,7 +102,7 @@ def test_killed_put_tree_publishes_nothing_and_a_retry_sends_only_the_rest(
 
 
 def test_killed_multipart_upload_leaves_no_object(make_store, moto, s3, tmp_path):
-    """SIGKILL a writer while a big file is in flight as parts: no blob, no artifact; retry works."""
+    """SIGKILL a writer while a big file is in flight as parts: no blob, no artifact; retry ok."""
     source = tmp_path / "src"
     source.mkdir()
     (source / "weights.bin").write_bytes(os.urandom(40 << 20))  # 8 parts of 5 MiB

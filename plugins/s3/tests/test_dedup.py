@@ -28,7 +28,7 @@ def test_unchanged_repush_is_one_lookup_and_no_bytes(make_store, tmp_path):
     before = sent(store)
     store.put_tree(tree, "m")
     store.put_tree(tree, "m2")  # the same content under another key: same answer
-    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before))
+    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before, strict=True))
     assert (bytes_, heads, lists) == (0, 2, 0)
 
 
@@ -40,7 +40,7 @@ def test_one_changed_file_costs_that_file(make_store, tmp_path):
     (tree / "f007.bin").write_bytes(b"changed")
     before = sent(store)
     store.put_tree(tree, "m")
-    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before))
+    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before, strict=True))
     manifest, _ = hash_tree(tree)
     assert bytes_ == len(b"changed") + len(manifest_bytes(manifest))
     assert (heads, lists) == (2, 0)  # the new manifest, then the one new blob
@@ -57,7 +57,7 @@ def test_many_unknown_blobs_are_settled_by_listing(make_store, tmp_path):
         (tree / path.name).write_bytes(path.read_bytes())
     before = sent(store)
     store.put_tree(tree, "b")
-    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before))
+    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before, strict=True))
     manifest, _ = hash_tree(tree)
     new = sum(e["size"] for rel, e in manifest.items() if int(rel[1:4]) >= 20)
     assert bytes_ == new + len(manifest_bytes(manifest))
@@ -76,7 +76,7 @@ def test_sparse_listing_falls_back_to_head(make_store, tmp_path):
         (tree / path.name).write_bytes(path.read_bytes())
     before = sent(store)
     store.put_tree(tree, "new")
-    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before))
+    bytes_, heads, lists = (a - b for a, b in zip(sent(store), before, strict=True))
     manifest, _ = hash_tree(tree)
     new = sum(e["size"] for rel, e in manifest.items() if int(rel[1:4]) < 100)
     assert bytes_ == new + len(manifest_bytes(manifest))

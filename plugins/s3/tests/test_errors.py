@@ -49,7 +49,7 @@ def test_missing_bucket_is_named_with_a_hint(options, sample, tmp_path):
     store = S3ArtifactStore(f"s3://{bucket}/iris", options)
     for call in (lambda: store.put_file(sample, "m"), lambda: store.get_file("m", tmp_path / "o"),
                  lambda: store.put_tree(tmp_path, "t"), lambda: store.exists("m"),
-                 lambda: store.list()):
+                 store.list):
         with pytest.raises(NotFoundError) as info:
             call()
         assert f"bucket {bucket!r} does not exist" in info.value.message
@@ -65,7 +65,8 @@ def test_missing_bucket_is_named_with_a_hint(options, sample, tmp_path):
 
 def test_unreachable_endpoint_is_named_quickly(bucket, options, sample):
     endpoint = f"http://127.0.0.1:{closed_port()}"
-    store = S3ArtifactStore(f"s3://{bucket}/x", options.model_copy(update={"endpoint_url": endpoint}))
+    store = S3ArtifactStore(f"s3://{bucket}/x",
+                            options.model_copy(update={"endpoint_url": endpoint}))
     started = time.monotonic()
     with pytest.raises(BackendUnavailableError) as info:
         store.put_file(sample, "m")

@@ -1,4 +1,4 @@
-"""The whole local main job with its artifacts in S3 (moto): init → build → train → deploy → predict.
+"""The whole local main job, artifacts in S3 (moto): init → build → train → deploy → predict.
 
 The sklearn template is rendered, pointed at ``[storage] uri = "s3://<bucket>/iris"`` and at moto
 through ``[storage.s3] endpoint_url``; its training data is served from the bucket too. After
@@ -101,7 +101,8 @@ def test_main_job_with_s3_storage(moto, s3, tmp_path):
         assert answer == {"predictions": ["setosa", "virginica"]}
     finally:
         mldock("undeploy", endpoint, cwd=project, check=False)
-        for container in engine.containers.list(all=True, filters={"label": f"mldock.endpoint={endpoint}"}):
+        labelled = {"label": f"mldock.endpoint={endpoint}"}
+        for container in engine.containers.list(all=True, filters=labelled):
             container.remove(force=True)
         for tag in built:
             with contextlib.suppress(Exception):

@@ -36,7 +36,7 @@ ENDPOINT_LABEL = "endpoint"
 
 
 class LocalOnlyCredential:
-    """A credential for ``local=True`` calls, which never reach Azure: the token is a placeholder."""
+    """A credential for ``local=True`` calls, which never reach Azure: a placeholder token."""
 
     def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
         return AccessToken("local-only-not-a-token", int(time.time()) + 3600)

@@ -2,9 +2,10 @@
 
 Runs under the Vertex SDK's venv (``requirements/vertex.txt``), never in the workspace:
 ``python vertex_local.py IMAGE MODEL_DIR PAYLOAD_JSON``. ``LocalModel.deploy_to_local_endpoint``
-starts the image the way the SDK does (``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE``
-and ``AIP_STORAGE_URI`` pointing at the model folder it bind-mounts, but no ``AIP_MODE``), with the
-routes the mldock Vertex deployer registers: ``/predict``, ``/health``, port 8080.
+starts the image the way the SDK does (``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``,
+``AIP_PREDICT_ROUTE`` and ``AIP_STORAGE_URI`` pointing at the model folder it bind-mounts, but no
+``AIP_MODE``), with the routes the mldock Vertex deployer registers: ``/predict``, ``/health``,
+port 8080.
 
 The SDK only *stops* its container when the endpoint closes; this driver removes it (by the id
 the endpoint holds) and reports what it saw, so the test can check both. Progress goes to stderr;
