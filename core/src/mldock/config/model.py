@@ -146,7 +146,8 @@ class MldockConfig(BaseModel):
                 raise ValueError(f"{key!r}: names starting with 'sagemaker_' are reserved")
             flat = (isinstance(item, SCALARS)
                     or (isinstance(item, list) and all(isinstance(v, SCALARS) for v in item))
-                    or (isinstance(item, dict) and all(isinstance(v, SCALARS) for v in item.values())))
+                    or (isinstance(item, dict)
+                        and all(isinstance(v, SCALARS) for v in item.values())))
             if not flat:
                 raise ValueError(f"hyperparameter {key!r} must be a string, number, boolean, or a"
                                  " flat list or table of them")

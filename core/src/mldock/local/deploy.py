@@ -21,6 +21,7 @@ the error says why in one line.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -137,7 +138,7 @@ class LocalDeployer(Deployer):
         self._client = None
 
     @property
-    def client(self):
+    def client(self) -> Any:  # a docker.DockerClient (the SDK ships no type information)
         if self._client is None:
             self._client = docker_client()
         return self._client
@@ -405,5 +406,5 @@ class LocalDeployer(Deployer):
             raise MldockError(f"endpoint {name!r} at {deployment.url} did not answer: {exc}",
                               hint="check 'mldock deploy --list'", exit_code=3) from None
 
-    def check(self) -> list[HealthCheck]:
+    def check(self) -> builtins.list[HealthCheck]:  # ``list`` is a method here
         return [engine_health()]
