@@ -29,7 +29,7 @@ class PendingCommand(TyperCommand):
         try:
             obj = self.record.factory()
             command = typer.main.get_command(obj) if isinstance(obj, typer.Typer) else obj
-        except Exception as exc:  # noqa: BLE001 - report which plugin broke
+        except Exception as exc:
             raise PluginError(f"command {self.name!r} of plugin {self.plugin!r} failed to load:"
                               f" {type(exc).__name__}: {exc}",
                               hint="run 'mldock plugins doctor' for details") from exc

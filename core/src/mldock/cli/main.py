@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import cast
 
 import typer
 
@@ -22,7 +22,8 @@ from mldock.errors import MldockError
 app = typer.Typer(
     name="mldock",
     cls=LazyGroup,
-    help="Build local, deploy everywhere: one image from laptop to SageMaker, Azure ML and Vertex AI.",
+    help=("Build local, deploy everywhere: one image from laptop to SageMaker, Azure ML and"
+          " Vertex AI."),
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
@@ -47,10 +48,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
-    env: Optional[str] = typer.Option(
+    env: str | None = typer.Option(
         None, "--env", "-e", envvar="MLDOCK_ENV", metavar="NAME",
         help="Environment overlay from \\[env.NAME] in the config (or MLDOCK_ENV)."),
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", "-c", envvar="MLDOCK_CONFIG", metavar="FILE",
         help="Config file to use instead of the nearest mldock.toml."),
     version: bool = typer.Option(
@@ -62,11 +63,11 @@ def root(
     STATE.config_path = config
 
 
-def build_command():
+def build_command() -> LazyGroup:
     """The root click command with every registered command group attached (not yet loaded)."""
     from mldock.host import get_host
 
-    command = typer.main.get_command(app)
+    command = cast(LazyGroup, typer.main.get_command(app))  # app is built with cls=LazyGroup
     registry = get_host().registry
     pending = {
         name: PendingCommand(name, reg.record.summary, reg.record, reg.plugin)
@@ -77,7 +78,7 @@ def build_command():
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the CLI and turn user errors into one line and an exit code."""
+    """Console-script entry point: run the CLI; user errors become one line and an exit code."""
     from mldock.cli.output import error_line
 
     try:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
-def _run_plain(command, argv: list[str] | None) -> int:
+def _run_plain(command: LazyGroup, argv: list[str] | None) -> int:
     """Run with click's errors as one ``error:`` line (no box drawn into a log or a pipe)."""
     from typer._click import exceptions as click  # typer's own click (the one it raises)
 
