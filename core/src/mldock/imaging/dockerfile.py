@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from mldock import __version__
 from mldock.errors import ConfigError, MldockError
+from mldock.runtime.names import ENV_PREDICTOR, ENV_PROJECT, ENV_TRAIN
 
 if TYPE_CHECKING:  # pragma: no cover
     from mldock.config import ResolvedConfig
@@ -123,9 +124,9 @@ def render_dockerfile(spec: DockerfileSpec) -> str:
         ]
     env = {
         "PYTHONPATH": f"{RUNTIME_ROOT}:{PROGRAM_DIR}/src",
-        "MLDOCK_PROJECT": spec.project,
-        "MLDOCK_TRAIN": spec.train,
-        "MLDOCK_PREDICTOR": spec.predictor,
+        ENV_PROJECT: spec.project,
+        ENV_TRAIN: spec.train,
+        ENV_PREDICTOR: spec.predictor,
     }
     lines += [
         "",

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mldock.runtime import MANIFEST_NAME, gcs
+from mldock.runtime.names import ENV_MODEL_DIR
 from mldock.runtime.platform import AZUREML, VERTEX, gcs_root, opt_ml
 
 MAX_DEPTH = 4
@@ -46,8 +47,8 @@ def find_model_root(base: Path, max_depth: int = MAX_DEPTH) -> Path | None:
 def model_source(platform: str, env: Mapping[str, str] | None = None) -> str:
     """The path or ``gs://`` URI the model comes from (``MLDOCK_MODEL_DIR`` wins everywhere)."""
     env = os.environ if env is None else env
-    if env.get("MLDOCK_MODEL_DIR"):
-        return env["MLDOCK_MODEL_DIR"]
+    if env.get(ENV_MODEL_DIR):
+        return env[ENV_MODEL_DIR]
     if platform == VERTEX and env.get("AIP_STORAGE_URI"):
         return env["AIP_STORAGE_URI"]
     if platform == AZUREML and env.get("AZUREML_MODEL_DIR"):

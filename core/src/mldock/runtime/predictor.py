@@ -19,6 +19,7 @@ from mldock.runtime import refs
 from mldock.runtime.logs import log
 from mldock.runtime.manifest import read_manifest
 from mldock.runtime.modeldir import materialize
+from mldock.runtime.names import ENV_PREDICTOR
 
 LOADING, READY, FAILED = "loading", "ready", "failed"
 
@@ -71,7 +72,7 @@ def load_into(state: ModelState, source: str, reference: str | None,
         model_dir = materialize(source, env)
         manifest = read_manifest(model_dir)
         reference = reference or manifest.get("predictor")
-        obj = refs.resolve(reference, "MLDOCK_PREDICTOR")
+        obj = refs.resolve(reference, ENV_PREDICTOR)
         if isinstance(obj, type):
             obj = obj()
         if hasattr(obj, "load"):

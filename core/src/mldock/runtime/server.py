@@ -42,6 +42,7 @@ from mldock.runtime.httpproto import HttpProtocol, ServerState
 from mldock.runtime.logs import log
 from mldock.runtime.metrics import Metrics
 from mldock.runtime.modeldir import model_source
+from mldock.runtime.names import ENV_PREDICTOR
 from mldock.runtime.platform import detect_serving_platform
 from mldock.runtime.predictor import FAILED, ModelState, start_loading
 
@@ -108,7 +109,7 @@ class ServerConfig:
             port=port, workers=workers,
             max_payload_mb=max_mb, platform=platform,
             model_source=model_source(platform, env),
-            predictor=env.get("MLDOCK_PREDICTOR", "").strip() or None,
+            predictor=env.get(ENV_PREDICTOR, "").strip() or None,
             access_log=env.get("MLDOCK_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes"),
             graceful_timeout=number(("MLDOCK_GRACEFUL_TIMEOUT",), 10.0),
             keepalive_timeout=number(("MLDOCK_KEEPALIVE_TIMEOUT",), 75.0),

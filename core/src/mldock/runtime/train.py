@@ -21,6 +21,7 @@ from mldock.runtime import finish, gcs, refs
 from mldock.runtime.context import TrainingContext, build_context, every_host_writes_model
 from mldock.runtime.logs import log
 from mldock.runtime.manifest import write_manifest
+from mldock.runtime.names import ENV_PREDICTOR, ENV_TRAIN
 from mldock.runtime.platform import SAGEMAKER, detect_training_platform, opt_ml
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -108,9 +109,9 @@ def run_training(argv: Sequence[str] = (), env: Mapping[str, str] | None = None)
     failure = _failure_file(platform, env)
 
     try:
-        train_fn = refs.resolve(env.get("MLDOCK_TRAIN"), "MLDOCK_TRAIN")
+        train_fn = refs.resolve(env.get(ENV_TRAIN), ENV_TRAIN)
         if not callable(train_fn):
-            raise refs.BadReference(f"MLDOCK_TRAIN={env.get('MLDOCK_TRAIN')!r} is not callable")
+            raise refs.BadReference(f"{ENV_TRAIN}={env.get(ENV_TRAIN)!r} is not callable")
     except refs.BadReference as exc:
         log(str(exc))
         _write_failure(failure, str(exc))
@@ -139,7 +140,7 @@ def _train_and_publish(train_fn: Any, ctx: TrainingContext, env: Mapping[str, st
                        platform: str, failure: Path | None) -> int:
     """Run ``train(ctx)``; on the primary write the manifest and upload, on others wait."""
     _install_stop_handler(ctx)
-    log(f"training {env.get('MLDOCK_TRAIN')} on {platform} (job {ctx.job_id}, run {ctx.run_id},"
+    log(f"training {env.get(ENV_TRAIN)} on {platform} (job {ctx.job_id}, run {ctx.run_id},"
         f" rank {ctx.rank}/{ctx.world_size})")
     try:
         train_fn(ctx)
@@ -159,7 +160,7 @@ def _train_and_publish(train_fn: Any, ctx: TrainingContext, env: Mapping[str, st
             finish.wait_for_primary(ctx.rank, ctx.world_size, ctx.master_addr, env)
         return EXIT_OK
     try:
-        write_manifest(ctx.model_dir, predictor=env.get("MLDOCK_PREDICTOR") or None,
+        write_manifest(ctx.model_dir, predictor=env.get(ENV_PREDICTOR) or None,
                        run_id=ctx.run_id, extra={"platform": platform, "job_id": ctx.job_id})
         for local, uri in ctx.uploads:
             gcs.upload(local, uri, env)

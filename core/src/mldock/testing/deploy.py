@@ -29,6 +29,7 @@ import pytest
 
 from mldock.errors import NotFoundError
 from mldock.interfaces import Deployer, Deployment, DeployRequest, Prediction, TrainingJob
+from mldock.runtime.names import MANIFEST_NAME
 from mldock.testing._common import Capability, ContractBase, require_capability
 from mldock.testing.docker import require_docker, require_image
 
@@ -135,7 +136,7 @@ class DeployerContract(ContractBase):
         manifest = {"format": 1, "predictor": "echo:Predictor", "run_id": "contract-run",
                     "created_at": time.time(),
                     "files": {"model.txt": hashlib.sha256(b"a model").hexdigest()}}
-        (model / "mldock-model.json").write_text(json.dumps(manifest))
+        (model / MANIFEST_NAME).write_text(json.dumps(manifest))
         return str(model)
 
     def deploy_request(self, name: str, image: str, model_uri: str) -> DeployRequest:

@@ -19,6 +19,17 @@ from typing import Any
 from mldock.interfaces import TrainingResult
 from mldock.interfaces.common import ProgressSink
 from mldock.interfaces.deploy import MetricsSink
+from mldock.runtime.names import (
+    ENV_CHECKPOINT_DIR,
+    ENV_HYPERPARAMETERS,
+    ENV_MODEL_DIR,
+    ENV_OUTPUT_DIR,
+    ENV_PREDICTOR,
+    ENV_PROJECT,
+    ENV_RUN_ID,
+    ENV_TRAIN,
+    METRICS_FILE_NAME,
+)
 from mldock.session import Session
 from mldock.training.metrics_tail import MetricsTail
 
@@ -32,21 +43,21 @@ def train_in_process(session: Session, run_id: str, hyperparameters: Mapping[str
     dirs = {name: tree / name for name in ("model", "output", "checkpoints")}
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
-    metrics_file = dirs["output"] / "mldock-metrics.jsonl"
+    metrics_file = dirs["output"] / METRICS_FILE_NAME
     project = session.config.model.project
     source = session.config.resolve_path(project.source)
     env = {
         **os.environ,
         "MLDOCK_PLATFORM": "local",
-        "MLDOCK_TRAIN": project.train,
-        "MLDOCK_PREDICTOR": project.predictor,
-        "MLDOCK_PROJECT": project.name,
-        "MLDOCK_RUN_ID": run_id,
-        "MLDOCK_MODEL_DIR": str(dirs["model"]),
-        "MLDOCK_OUTPUT_DIR": str(dirs["output"]),
-        "MLDOCK_CHECKPOINT_DIR": str(dirs["checkpoints"]),
+        ENV_TRAIN: project.train,
+        ENV_PREDICTOR: project.predictor,
+        ENV_PROJECT: project.name,
+        ENV_RUN_ID: run_id,
+        ENV_MODEL_DIR: str(dirs["model"]),
+        ENV_OUTPUT_DIR: str(dirs["output"]),
+        ENV_CHECKPOINT_DIR: str(dirs["checkpoints"]),
         "MLDOCK_METRICS_FILE": str(metrics_file),
-        "MLDOCK_HYPERPARAMETERS": json.dumps(dict(hyperparameters)),
+        ENV_HYPERPARAMETERS: json.dumps(dict(hyperparameters)),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
     }
