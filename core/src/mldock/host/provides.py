@@ -14,6 +14,7 @@ never give a wrong answer. ``MLDOCK_PLUGIN_CACHE=0`` turns it off; ``MLDOCK_CACH
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -152,6 +153,7 @@ class ProvidesCache:
         """Write the file if it changed; a read-only home only costs the next run some time."""
         if self.path is None or not self._dirty:
             return
+        tmp: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".plugins-", dir=self.path.parent)
@@ -161,7 +163,6 @@ class ProvidesCache:
             os.replace(tmp, self.path)
             self._dirty = False
         except OSError:
-            try:
-                os.unlink(tmp)  # type: ignore[possibly-undefined]
-            except (OSError, UnboundLocalError):
-                pass
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

@@ -8,10 +8,15 @@ needs the tracker.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mldock.markers import hookimpl
 from mldock.records import FactoryContext, TrackerRecord
 
 from mldock_mlflow.uris import SCHEMES
+
+if TYPE_CHECKING:  # pragma: no cover - the tracker imports MLflow: only the factory loads it
+    from mldock_mlflow.tracker import MlflowTracker
 
 MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
 
@@ -28,7 +33,7 @@ experiment = "{project}"
 """
 """What ``mldock config example mlflow`` prints."""
 
-def make_tracker(context: FactoryContext):
+def make_tracker(context: FactoryContext) -> MlflowTracker:
     """Build the tracker for ``context.uri``; a URI it cannot use is a config error."""
     from mldock.errors import ConfigError
 
@@ -45,7 +50,7 @@ def make_tracker(context: FactoryContext):
 
 
 @hookimpl
-def mldock_trackers():
+def mldock_trackers() -> list[TrackerRecord]:
     return [TrackerRecord(
         name="mlflow", summary="MLflow tracking server: runs, metrics, lineage, model registry",
         schemes=SCHEMES, factory=make_tracker, config_model="mldock_mlflow.config:MlflowOptions",
