@@ -167,7 +167,7 @@ def render(template: Template, name: str, output_dir: Path, *, no_input: bool, f
                ENVIRONMENTS_KEY: _environments(name)}
     _quiet_cookiecutter_logs()
     try:
-        with _git_fails_fast():
+        with _git_fails_fast(), _scratch_tempdir():
             created = cookiecutter(template.location, checkout=checkout, no_input=no_input,
                                    extra_context=context, output_dir=str(output_dir),
                                    overwrite_if_exists=force)
@@ -220,6 +220,21 @@ def _git_fails_fast() -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
+
+
+@contextmanager
+def _scratch_tempdir() -> Iterator[None]:
+    """cookiecutter writes each hook script to a temporary file it never deletes (one per
+    ``mldock init``; cookiecutter/cookiecutter#886): give it a folder of its own, removed after."""
+    import tempfile
+
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mldock-init-") as scratch:
+        tempfile.tempdir = scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
 
 
 def _quiet_cookiecutter_logs() -> None:
