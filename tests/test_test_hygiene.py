@@ -107,7 +107,8 @@ def problems_in(source: str, path: str = "<test>") -> list[str]:
 
 def scanned_files() -> list[Path]:
     files = {p for pattern in SCANNED for folder in ROOT.glob(pattern) if folder.is_dir()
-             for p in folder.rglob("*.py") if not {".venv", ".venvs", "site-packages"} & set(p.parts)}
+             for p in folder.rglob("*.py")
+             if not {".venv", ".venvs", "site-packages"} & set(p.parts)}
     return sorted(files)
 
 

@@ -94,7 +94,8 @@ def sagemaker_tree(root: Path, project: Path, current: str, hosts: list[str]) ->
     (config / "hyperparameters.json").write_text(json.dumps({"feature": "x", "target": "y"}))
     (config / "resourceconfig.json").write_text(json.dumps(
         {"current_host": current, "hosts": hosts, "network_interface_name": "ethwe"}))
-    (config / "inputdataconfig.json").write_text(json.dumps({"train": {"TrainingInputMode": "File"}}))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps({"train": {"TrainingInputMode": "File"}}))
     (root / "input" / "data" / "train").mkdir(parents=True)
     shutil.copy(project / "data" / "train.csv", root / "input" / "data" / "train" / "train.csv")
     (root / "model").mkdir()

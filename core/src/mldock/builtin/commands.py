@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from mldock.markers import hookimpl
 from mldock.records import CommandRecord, resolve_object
 
@@ -10,7 +13,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("mldock.cli.init_cmd:app", "Create a project from a template."),
     "build": ("mldock.cli.build_cmd:app", "Build the project's image (skipped when unchanged)."),
     "push": ("mldock.cli.build_cmd:push_app", "Push the project's image to a registry."),
-    "train": ("mldock.cli.train_cmd:app", "Train in the image (or --no-container) and track the run."),
+    "train": ("mldock.cli.train_cmd:app",
+              "Train in the image (or --no-container) and track the run."),
     "deploy": ("mldock.cli.deploy_cmd:deploy_app", "Serve a run's model on the configured target."),
     "undeploy": ("mldock.cli.deploy_cmd:undeploy_app", "Stop and remove an endpoint."),
     "predict": ("mldock.cli.deploy_cmd:predict_app", "Send a request to a deployed endpoint."),
@@ -24,14 +28,14 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _loader(ref: str):
-    def load():
+def _loader(ref: str) -> Callable[[], Any]:
+    def load() -> Any:
         return resolve_object(ref)
 
     return load
 
 
 @hookimpl
-def mldock_commands():
+def mldock_commands() -> list[CommandRecord]:
     return [CommandRecord(name=name, summary=summary, factory=_loader(ref))
             for name, (ref, summary) in CORE_COMMANDS.items()]

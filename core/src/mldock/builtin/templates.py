@@ -27,7 +27,7 @@ def template_root() -> Path:
 
 
 @hookimpl
-def mldock_templates():
+def mldock_templates() -> list[TemplateRecord]:
     root = template_root()
     return [TemplateRecord(name=name, summary=summary, location=str(root / name))
             for name, summary in TEMPLATES.items()]

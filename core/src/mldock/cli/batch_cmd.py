@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from mldock.cli.output import info, print_json
@@ -15,7 +13,7 @@ app = typer.Typer(help="Run a batch prediction job over stored data.")
 def batch(
     input_uri: str = typer.Option(..., "--input", "-i", help="Storage URI of the input data."),
     output_uri: str = typer.Option(..., "--output", "-o", help="Storage URI for the predictions."),
-    run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
+    run: str | None = typer.Option(None, "--run", "-r", metavar="RUN_ID",
                                       help="Run whose model to use (default: latest finished)."),
     content_type: str = typer.Option("application/json", "--content-type",
                                      help="Content type of the input records."),

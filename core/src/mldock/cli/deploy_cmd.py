@@ -1,11 +1,11 @@
-"""``mldock deploy``, ``mldock undeploy`` and ``mldock predict``: endpoints on the configured target."""
+"""``mldock deploy``, ``mldock undeploy`` and ``mldock predict``: endpoints on the target."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -14,7 +14,7 @@ from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock.runtime.names import MANIFEST_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mldock.interfaces import RunRecord
+    from mldock.interfaces import ArtifactRef, Deployer, Prediction, RunRecord
     from mldock.session import Session
 
 deploy_app = typer.Typer(help="Serve a run's model on the configured target.")
@@ -22,7 +22,7 @@ undeploy_app = typer.Typer(help="Stop and remove an endpoint.")
 predict_app = typer.Typer(help="Send a request to a deployed endpoint.")
 
 
-def _pick_run(session, run_id: str | None):
+def _pick_run(session: Session, run_id: str | None) -> RunRecord:
     from mldock.interfaces import RunStatus
 
     tracker = session.tracker
@@ -39,7 +39,7 @@ def _pick_run(session, run_id: str | None):
                         hint="train one first: mldock train")
 
 
-def run_model(session, run_id: str | None):
+def run_model(session: Session, run_id: str | None) -> tuple[RunRecord, ArtifactRef, str]:
     """(run, model artifact, image) to serve: the given or latest finished run, and the image it
     trained in (pushed reference first), else the current code's image."""
     from mldock.training.runner import model_artifact
@@ -66,7 +66,7 @@ def image_for_target(session: Session, run: RunRecord, image: str) -> str:
     return published.pinned if published else image
 
 
-def local_model(session, run_id: str, artifact) -> str | None:
+def local_model(session: Session, run_id: str, artifact: ArtifactRef) -> str | None:
     """A local copy of a stored model folder (fetched once), or ``None`` for a remote model
     (``s3://…/model.tar.gz`` a platform trained), which targets read where it is."""
     if artifact.kind == "remote":
@@ -80,10 +80,10 @@ def local_model(session, run_id: str, artifact) -> str | None:
 
 @deploy_app.command()
 def deploy(
-    run: Optional[str] = typer.Option(None, "--run", "-r", metavar="RUN_ID",
+    run: str | None = typer.Option(None, "--run", "-r", metavar="RUN_ID",
                                       help="Run whose model to serve (default: latest finished)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Endpoint name (default from config)."),
-    port: Optional[int] = typer.Option(
+    name: str | None = typer.Option(None, "--name", help="Endpoint name (default from config)."),
+    port: int | None = typer.Option(
         None, "--port", min=0, max=65535,
         help="Local port (local target; default: the endpoint's current one, else a free one from"
              " 8080; 0: any free port)."),
@@ -122,7 +122,8 @@ def deploy(
 
 
 @undeploy_app.command()
-def undeploy(name: Optional[str] = typer.Argument(None, help="Endpoint (default from config).")) -> None:
+def undeploy(name: str | None = typer.Argument(None,
+                                               help="Endpoint (default from config).")) -> None:
     """Stop and remove the endpoint."""
     from mldock.session import Session
 
@@ -187,20 +188,24 @@ def _read_payload(data: str, content_type: str | None, limit: int) -> tuple[byte
     return body, content_type
 
 
-def _payload_limit(deployer, name: str) -> int:
+def _payload_limit(deployer: Deployer, name: str) -> int:
     """Bytes the endpoint accepts: what it advertises, else the runtime's default."""
     advertised = getattr(deployer, "max_payload_bytes", None)
     limit = advertised(name) if advertised is not None else None
     return limit or int(DEFAULT_MAX_PAYLOAD_MB * 2**20)
 
 
-def _send(deployer, name: str, body: bytes | Path, content_type: str, accept: str):
+def _send(deployer: Deployer, name: str, body: bytes | Path, content_type: str,
+          accept: str) -> Prediction:
     """Send the body; a file is streamed to a deployer that can take one, else read (it is
     within the limit, so bounded)."""
     if isinstance(body, Path):
         if getattr(deployer, "streams_requests", False):
             with body.open("rb") as handle:
-                return deployer.predict(name, handle, content_type=content_type, accept=accept)
+                # the interface says bytes; a deployer declaring streams_requests also takes a
+                # binary file (the local one does), which keeps a large payload off the heap
+                return deployer.predict(name, handle,  # type: ignore[arg-type]
+                                        content_type=content_type, accept=accept)
         body = body.read_bytes()
     return deployer.predict(name, body, content_type=content_type, accept=accept)
 
@@ -208,8 +213,8 @@ def _send(deployer, name: str, body: bytes | Path, content_type: str, accept: st
 @predict_app.command()
 def predict(
     data: str = typer.Option(..., "--data", "-d", help="JSON or CSV file, or - for stdin."),
-    name: Optional[str] = typer.Option(None, "--name", help="Endpoint (default from config)."),
-    content_type: Optional[str] = typer.Option(None, "--content-type",
+    name: str | None = typer.Option(None, "--name", help="Endpoint (default from config)."),
+    content_type: str | None = typer.Option(None, "--content-type",
                                                help="Override the detected content type."),
     accept: str = typer.Option("application/json", "--accept", help="Response format wanted."),
 ) -> None:

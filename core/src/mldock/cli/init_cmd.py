@@ -159,9 +159,8 @@ def render(template: Template, name: str, output_dir: Path, *, no_input: bool, f
     """Run cookiecutter; every failure becomes one :class:`MldockError` line."""
     import subprocess
 
+    import cookiecutter.exceptions as cc
     from cookiecutter.main import cookiecutter
-
-    from cookiecutter import exceptions as cc
 
     context = {**template.defaults, "project_name": name,
                ENVIRONMENTS_KEY: _environments(name)}

@@ -25,7 +25,8 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> None:
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                title: str | None = None) -> None:
     """A table: rich on a terminal, tab-separated lines with a header otherwise."""
     if is_terminal():
         from rich.console import Console

@@ -21,13 +21,14 @@ except ``core-commands``); ``MLDOCK_LOAD_PLUGINS=a,b`` loads only those entry-po
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -56,7 +57,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
 UNBLOCKABLE = frozenset({"core-commands"})
 
 
-class PluginStatus(str, Enum):
+class PluginStatus(StrEnum):
     ACTIVE = "active"
     FAILED = "failed"
     DISABLED = "disabled"
@@ -274,18 +275,12 @@ class PluginHost:
         return sorted(infos, key=lambda p: (not p.builtin, p.name))
 
 
-_HOST: PluginHost | None = None
-
-
+@functools.cache
 def get_host() -> PluginHost:
     """The process-wide plugin host, loaded on first use."""
-    global _HOST
-    if _HOST is None:
-        _HOST = PluginHost()
-    return _HOST
+    return PluginHost()
 
 
 def reset_host() -> None:
     """Forget the process-wide host (tests, and after installing plugins in-process)."""
-    global _HOST
-    _HOST = None
+    get_host.cache_clear()

@@ -20,7 +20,7 @@ REQUIRE_ENV = "MLDOCK_REQUIRE_DOCKER"
 
 
 def docker_required() -> bool:
-    """Whether ``MLDOCK_REQUIRE_DOCKER`` asks for missing Docker to fail tests instead of skipping."""
+    """Whether ``MLDOCK_REQUIRE_DOCKER`` asks for missing Docker to fail tests, not skip them."""
     return os.environ.get(REQUIRE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -62,7 +62,7 @@ def require_image(client: Any, reference: str) -> None:
 
 @pytest.fixture(scope="session")
 def docker_client() -> Any:
-    """A session-wide pinged docker SDK client; skips (or fails) the test when there is no engine."""
+    """A session-wide pinged docker SDK client; skips (or fails) the test without an engine."""
     client = require_docker()
     yield client
     client.close()

@@ -14,13 +14,22 @@ command that shows runs find the truth (:mod:`mldock.training.reconcile`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, TextIO
 
 from mldock.config.secrets import redact_text
 from mldock.errors import MldockError
-from mldock.interfaces import Lineage, Metric, RunStatus, TrainingJob, TrainingResult
+from mldock.interfaces import (
+    ArtifactRef,
+    Lineage,
+    Metric,
+    RunRecord,
+    RunStatus,
+    TrainingJob,
+    TrainingResult,
+)
 from mldock.interfaces.common import ProgressSink
 from mldock.runtime.names import MANIFEST_NAME
 from mldock.session import Session
@@ -40,7 +49,8 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def _tracker_sink(session: Session, run_id: str, progress: ProgressSink):
+def _tracker_sink(session: Session, run_id: str,
+                  progress: ProgressSink) -> Callable[[Sequence[Metric]], None]:
     """Forward live metrics to the tracker. A tracking outage must not stop training or the
     tail thread: the first failure is reported once, later values keep being offered."""
     failed: list[str] = []
@@ -57,14 +67,28 @@ def _tracker_sink(session: Session, run_id: str, progress: ProgressSink):
     return sink
 
 
-def run_training(session: Session, *, overrides: Iterable[str] = (), no_container: bool = False,
+def _logged(log: TextIO, show: ProgressSink) -> ProgressSink:
+    """``show``, and every line also into the run's log file (secrets redacted)."""
+    def progress(line: str) -> None:
+        log.write(redact_text(line) + "\n")
+        show(line)
+
+    return progress
+
+
+# One run's whole lifecycle stays in one function so that its try/finally always finishes the
+# run with the status and failure it saw; splitting it would spread that state across helpers.
+def run_training(session: Session, *,  # noqa: PLR0915
+                 overrides: Iterable[str] = (), no_container: bool = False,
                  progress: ProgressSink) -> RunOutcome:
     """Train once and track it; returns the run id and how it ended."""
     config = session.config
     hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
     channels = resolve_channels(session)
-    _ = session.storage  # the model's store: a backend problem (a name clash…) stops us before training
-    image = image_id = pushed = None
+    _ = session.storage  # the model's store: a backend problem (a name clash…) stops us early
+    image: str | None = None
+    image_id: str | None = None
+    pushed: str | None = None
     remote = session.remote and not no_container
     if not no_container:
         from mldock.imaging.request import require_image
@@ -93,11 +117,7 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
     log_path = session.run_dir(run_id) / LOG_NAME
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("a", encoding="utf-8", buffering=1)
-    show = progress
-
-    def progress(line: str) -> None:  # noqa: F811 - every line also goes to the run's log file
-        log.write(redact_text(line) + "\n")
-        show(line)
+    progress = _logged(log, progress)
 
     progress(f"run {run_id} started ({'local process' if no_container else image})")
     tracker.log_params(run_id, hyperparameters)
@@ -124,7 +144,10 @@ def run_training(session: Session, *, overrides: Iterable[str] = (), no_containe
                       if remote else {n: str(f) for n, f in folders.items()})
             environment = {} if remote else tracker.container_environment(
                 run_id, project=session.project)
-            job = TrainingJob(run_id=run_id, image=pushed or image,
+            job_image = pushed or image
+            if job_image is None:  # a container run required its image above
+                raise MldockError("no image to train in", hint="run 'mldock build'")
+            job = TrainingJob(run_id=run_id, image=job_image,
                               hyperparameters=hyperparameters, inputs=inputs,
                               environment=environment,
                               output_uri=session.storage.uri_for(MODEL_KEY.format(run_id=run_id)),
@@ -201,7 +224,7 @@ def _image_id(image: str) -> str | None:
         return None
 
 
-def model_artifact(run: Any):
+def model_artifact(run: RunRecord) -> ArtifactRef | None:
     """The model artifact of a run, or ``None``."""
     key = MODEL_KEY.format(run_id=run.id)
     for artifact in run.artifacts:

@@ -11,6 +11,8 @@ config and model are deleted; when it failed, the new ones are. Everything carri
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -233,13 +235,11 @@ class Endpoints:
         with translated(f"delete endpoint {name!r}", resource=f"endpoint {name!r}"):
             self.clients.sagemaker.delete_endpoint(EndpointName=name)
 
-    def _delete_quietly(self, created: list[tuple[str, str]]) -> None:
+    def _delete_quietly(self, created: builtins.list[tuple[str, str]]) -> None:
         """Remove what a failed deploy created; a failure here must not hide the first one."""
         for kind, name in reversed(created):
-            try:
+            with contextlib.suppress(MldockError):
                 self._delete(kind, name)
-            except MldockError:
-                pass
 
     def _delete(self, kind: str, name: str) -> None:
         call: Callable[..., Any]
@@ -253,11 +253,11 @@ class Endpoints:
         except NotFoundError:
             pass
 
-    def _owned(self, endpoint: str) -> list[tuple[str, str]]:
+    def _owned(self, endpoint: str) -> builtins.list[tuple[str, str]]:  # list: a method here
         """Configs and models mldock created for ``endpoint``: named after it, tagged with it."""
         prefix = resource_prefix(endpoint)
         sagemaker = self.clients.sagemaker
-        owned = []
+        owned: builtins.list[tuple[str, str]] = []
         for kind, operation, key, arn in (
                 ("config", "list_endpoint_configs", "EndpointConfigs", "EndpointConfigArn"),
                 ("model", "list_models", "Models", "ModelArn")):

@@ -167,7 +167,7 @@ class TrainingRunner:
 
     def __init__(self, clients: AwsClients, options: SageMakerOptions, *, project: str,
                  output_path: str, poll_s: float = 5.0,
-                 interactive: Callable[[], bool] = lambda: sys.stdin.isatty(),
+                 interactive: Callable[[], bool] = sys.stdin.isatty,
                  ask: Callable[[str], bool] = _ask_terminal):
         self.clients = clients
         self.options = options

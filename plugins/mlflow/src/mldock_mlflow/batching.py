@@ -144,7 +144,7 @@ class MetricQueue:
             self._cond.notify_all()
         return failure
 
-    # --- waiting ------------------------------------------------------------------------------------
+    # --- waiting ----------------------------------------------------------------------------
     @property
     def pending(self) -> int:
         with self._cond:

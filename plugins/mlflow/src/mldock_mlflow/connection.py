@@ -7,8 +7,8 @@ stopped server is one quick line, not a minute of retries) and turns MLflow's ex
 mldock's errors.
 
 Run ids: mldock shows MLflow's own run ids. MLflow cannot take an id from its caller, so an id
-given to ``create_run`` is kept in the ``mldock.run_id`` tag and resolved through it; a unique prefix
-of either kind of id is accepted too (like git).
+given to ``create_run`` is kept in the ``mldock.run_id`` tag and resolved through it; a unique
+prefix of either kind of id is accepted too (like git).
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ sets it as a tag when it creates a run)."""
 def visible_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """A run's tags as the user set them: without MLflow's ``mlflow.*`` and mldock's bookkeeping."""
     return {k: v for k, v in tags.items()
-            if not k.startswith(("mlflow.", ARTIFACT_PREFIX, INPUT_PREFIX)) and k not in BOOKKEEPING}
+            if not k.startswith(("mlflow.", ARTIFACT_PREFIX, INPUT_PREFIX))
+            and k not in BOOKKEEPING}
 
 
 # --- params -----------------------------------------------------------------------------------
@@ -111,7 +112,8 @@ def lineage_tags(lineage: Lineage) -> tuple[dict[str, str], str | None]:
         value = getattr(lineage, name)
         if value is None:
             continue
-        tags[PREFIX + name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        tags[PREFIX + name] = text
     for channel, fields in lineage.inputs.items():
         for field, value in fields.items():
             tags[f"{INPUT_PREFIX}{channel}.{field}"] = str(value)

@@ -1,4 +1,4 @@
-"""Register a finished run's model in MLflow's model registry (``[tracking.mlflow] register_model``).
+"""Register a finished run's model in MLflow's registry (``[tracking.mlflow] register_model``).
 
 A new version of the registered model (created if missing) points at ``runs:/<run>/model``, so the
 MLflow UI links the version to the run that trained it. A registration failure does not undo the
@@ -8,6 +8,7 @@ of failing the command.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ def register(client: Any, name: str, run_id: str, model_path: str) -> Any:
 
 
 def register_quietly(tracker: MlflowTracker, run_id: str, model_path: str) -> str | None:
-    """Register the run's model; on failure warn on stderr and tag the run. Returns ``name/version``."""
+    """Register the run's model; on failure warn on stderr and tag the run. ``name/version``."""
     name = tracker.options.register_model
     if not name:
         return None
@@ -51,10 +52,9 @@ def register_quietly(tracker: MlflowTracker, run_id: str, model_path: str) -> st
                             action=f"registering the model of run {run_id} as {name!r}") from None
     except MldockError as exc:
         print(f"warning: {exc}", file=sys.stderr)
-        try:
-            tracker.client.set_tag(run_id, enc.REGISTERED_TAG, f"failed: {enc.tail(exc.message, 500)}")
-        except (MlflowException, OSError):
-            pass
+        with contextlib.suppress(MlflowException, OSError):
+            tracker.client.set_tag(run_id, enc.REGISTERED_TAG,
+                                   f"failed: {enc.tail(exc.message, 500)}")
         return None
     label = f"{name}/{version.version}"
     tracker.client.set_tag(run_id, enc.REGISTERED_TAG, label)

@@ -96,6 +96,9 @@ class MlflowTracker(MlflowConnection, Tracker):
                    run_id: str | None = None) -> str:
         name = self.experiment_name(project)
         experiment_id = self.experiment_id(name, create=True)
+        if experiment_id is None:  # created just now, unless the server lost it meanwhile
+            raise NotFoundError(f"MLflow experiment {name!r} could not be created on {self.url}",
+                                hint="check the tracking server's logs, then retry")
         all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         all_tags[enc.PROJECT_TAG] = project
         if run_id is not None:
@@ -294,7 +297,8 @@ class MlflowTracker(MlflowConnection, Tracker):
                               ) -> dict[str, str]:
         """Env vars for a training container whose code calls ``mlflow`` itself (see uris.py)."""
         return container_environment(
-            self.uri, experiment=self.experiment_name(project) if project else self.options.experiment,
+            self.uri,
+            experiment=self.experiment_name(project) if project else self.options.experiment,
             run_id=self.resolve(run_id) if run_id else None)
 
     def container_extra_hosts(self) -> dict[str, str]:
