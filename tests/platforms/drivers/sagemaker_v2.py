@@ -11,9 +11,7 @@ output, as the SDK streams it) and the predictions.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import os
 import sys
 import tarfile
@@ -23,30 +21,10 @@ from sagemaker.deserializers import JSONDeserializer
 from sagemaker.estimator import Estimator
 from sagemaker.local import LocalSession
 from sagemaker.serializers import JSONSerializer
+from sagemaker_common import Tee, quiet_health_polling
 
 MANIFEST = "mldock-model.json"
 ROLE = "arn:aws:iam::111111111111:role/mldock-local"  # never assumed: local mode only logs it
-
-
-def quiet_health_polling() -> None:
-    """The SDK polls ``/ping`` with retries, a few log lines per attempt: keep the containers'
-    own output visible in the tail a failing test shows."""
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    for name in ("sagemaker.local.entities", "sagemaker.core.local.entities"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-class Tee(io.TextIOBase):
-    """The SDK streams the containers' output to ``sys.stdout``: keep it, and show it on stderr
-    (stdout must end with this driver's one JSON line)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        sys.stderr.write(text)
-        return len(text)
 
 
 def has_manifest(model_data: str) -> bool:

@@ -14,9 +14,7 @@ training log (the containers' output as the SDK streams it) and the predictions.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import sys
 import uuid
 from pathlib import Path
@@ -24,29 +22,9 @@ from pathlib import Path
 from sagemaker.core.local import LocalSession
 from sagemaker.core.training.configs import Compute, InputData, SourceCode
 from sagemaker.train.model_trainer import Mode, ModelTrainer
+from sagemaker_common import Tee, quiet_health_polling
 
 ROLE = "arn:aws:iam::111111111111:role/mldock-local"  # never assumed: local mode only records it
-
-
-def quiet_health_polling() -> None:
-    """The SDK polls ``/ping`` with retries, a few log lines per attempt: keep the containers'
-    own output visible in the tail a failing test shows."""
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    for name in ("sagemaker.local.entities", "sagemaker.core.local.entities"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-class Tee(io.TextIOBase):
-    """The SDK streams the containers' output to ``sys.stdout``: keep it, and show it on stderr
-    (stdout must end with this driver's one JSON line)."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        sys.stderr.write(text)
-        return len(text)
 
 
 def train(spec: dict, root: Path) -> str:

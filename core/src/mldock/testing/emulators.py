@@ -15,6 +15,7 @@ from pathlib import Path
 from mldock.testing.processes import (
     LOOPBACK,
     ProcessSet,
+    Served,
     ServerProcess,
     free_port,
     http_request,
@@ -28,23 +29,8 @@ MLFLOW_CLIENT_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD
                            "MLFLOW_TRACKING_URI", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
 
 
-class MotoServer:
+class MotoServer(Served):
     """``moto_server`` on 127.0.0.1: every AWS service at :attr:`url`, in memory."""
-
-    def __init__(self, server: ServerProcess) -> None:
-        self.server = server
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    @property
-    def log(self) -> Path:
-        return self.server.log
 
     def post(self, path: str, body: bytes = b"", content_type: str = "text/plain") -> None:
         """POST ``body`` to moto's own API (``/moto-api/...``); an error status fails."""
@@ -78,24 +64,16 @@ def start_moto(processes: ProcessSet, env: dict[str, str] | None = None) -> Moto
     return MotoServer(server)
 
 
-class MlflowServer:
+class MlflowServer(Served):
     """A running ``mlflow server``: its URL, data folder, and admin credentials when it was
     started with basic authentication."""
 
     def __init__(self, server: ServerProcess, root: Path, admin_user: str | None = None,
                  admin_password: str | None = None) -> None:
-        self.server = server
+        super().__init__(server)
         self.root = root
         self.admin_user = admin_user
         self.admin_password = admin_password
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        return self.server.port
 
     @property
     def uri(self) -> str:

@@ -182,6 +182,26 @@ class ServerProcess:
             os.killpg(self.process.pid, signum)
 
 
+class Served:
+    """A service backed by one :class:`ServerProcess` (an emulator, a registry): its URL, port
+    and log, so each wrapper adds only what is its own."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def log(self) -> Path:
+        return self.server.log
+
+
 class ProcessSet:
     """The servers a fixture started; :meth:`stop_all` stops each one (last started first)."""
 
