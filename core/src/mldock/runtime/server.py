@@ -146,7 +146,9 @@ async def _until_stopped(stop: asyncio.Event, failed: asyncio.Event, model: Mode
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
-    if not failed.is_set():
+    # the loader thread records FAILED before its ``failed.set`` reaches this loop: a SIGTERM in
+    # between (a probe saw the 500 and stopped us) must still exit 3
+    if not failed.is_set() and model.status != FAILED:
         return EXIT_OK
     if grace != float("inf") and not stop.is_set():
         log(f"the model failed to load; exiting in {grace:g}s (MLDOCK_LOAD_FAILURE_GRACE),"
