@@ -14,13 +14,13 @@ shims on ``PATH``, ``EXPOSE 8080``, the SageMaker bind-to-port label, and nothin
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mldock import __version__
+from mldock.config.grammar import image_reference_problem, package_problem
 from mldock.errors import ConfigError, MldockError
 from mldock.runtime.names import ENV_PREDICTOR, ENV_PROJECT, ENV_TRAIN
 
@@ -47,8 +47,6 @@ LABEL_PROJECT = "mldock.project"
 LABEL_INPUT_HASH = "mldock.input-hash"
 LABEL_VERSION = "mldock.version"
 
-_APT_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9.+-]*(=[A-Za-z0-9.+:~-]+)?$")
-_IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
 @dataclass(frozen=True)
@@ -156,12 +154,14 @@ def spec_from_config(config: ResolvedConfig) -> DockerfileSpec:
     base = build.base_image
     if "base_image" not in build.model_fields_set:
         base = f"python:{project.python_version}-slim"
-    if not _IMAGE_REF.match(base):
-        raise ConfigError(file, "build.base_image", f"not an image reference: {base!r}")
+    # the config model checked what the user wrote; the default is derived here, so check it too
+    problem = image_reference_problem(base)
+    if problem:
+        raise ConfigError(file, "build.base_image", f"{problem}: {base!r}")
     for package in build.system_packages:
-        if not _APT_PACKAGE.match(package):
-            raise ConfigError(file, "build.system_packages",
-                              f"not an apt package name: {package!r}",
+        problem = package_problem(package)
+        if problem:
+            raise ConfigError(file, "build.system_packages", problem,
                               hint="use plain names like 'libgomp1' or 'curl=7.88.1-10'")
     source = _relative(config, project.source, "project.source", want_dir=True)
     requirements = None
