@@ -118,7 +118,7 @@ def _fetch_remote(session: Session, uri: str, target: Path, progress: ProgressSi
 def export_model(session: Session, run: RunRecord, dest: Path, *, force: bool,
                  progress: ProgressSink) -> ExportResult:
     """Write the model of ``run`` to ``dest`` (see the module docstring for the guarantees)."""
-    from mldock.local.hashing import hash_tree
+    from mldock.cas.hashing import hash_tree
     from mldock.training.runner import model_artifact
 
     artifact = model_artifact(run)

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mldock.cas.hashing import sha256_file
 from mldock.imaging.context import ContextEntry
-from mldock.local.hashing import sha256_file
 
 HASH_SCHEME = "mldock-inputs/2"
 TAG_LENGTH = 12

@@ -15,9 +15,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from mldock.cas.hashing import hash_tree, sha256_file
 from mldock.errors import MldockError, UsageError
 from mldock.local.diskspace import is_no_space, no_space_error
-from mldock.local.hashing import hash_tree, sha256_file
 from mldock.session import Session
 
 
