@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError
 
 CREDENTIALS_HINT = ("run 'gcloud auth application-default login', set"
-                    " GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or name one with credentials_file ="
+                    " GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or name one"
+                    " with credentials_file ="
                     ' "env:VARIABLE" in mldock.toml')
 
 
