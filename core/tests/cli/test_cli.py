@@ -91,9 +91,10 @@ def test_config_validate_ok(cli, project):
 
 
 def test_bad_config_is_one_line_exit_2(cli, project):
+    """A deployer whose package is not installed (mldock-azure blocked here: the workspace has it)."""
     (project / "mldock.toml").write_text(
         (project / "mldock.toml").read_text() + "\n[env.az.deploy]\ndeployer = 'azureml'\n")
-    result = cli("config", "validate", cwd=project)
+    result = cli("config", "validate", cwd=project, env={"MLDOCK_DISABLE_PLUGINS": "azure"})
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: mldock.toml: env.az.deploy.deployer: unknown deployer")
