@@ -74,7 +74,8 @@ class AzureMLOptions(PluginConfig):
         instance_type, instance_count: training VMs (serverless) and how many nodes; a count
             above 1 is a distributed job.
         distribution: ``"pytorch"`` or ``"mpi"`` for multi-node jobs (how Azure ML starts the
-            processes); ``"none"`` starts the image once per node.
+            processes and tells each its rank); ``"none"`` is for one node only (without ranks
+            every node would take itself for the primary and write the shared model folder).
         processes_per_node: processes per node for ``distribution``.
         low_priority: low-priority (spot) VMs for serverless training: cheaper, may be evicted.
         timeout_s: a training job is cancelled after this long.
@@ -85,6 +86,8 @@ class AzureMLOptions(PluginConfig):
             workspace's own registry.
         registry_host: push to this host instead of ``<registry>.azurecr.io`` (tests with a local
             registry, mirrors); the exchanged ACR token is still the password.
+        registry_auth_url: where the Entra ID → ACR token exchange is sent (default
+            ``https://<registry>.azurecr.io``): private endpoints, a local stand-in in tests.
         registry_admin_user: push with the registry's admin user (password read from the
             variable named by ``registry_admin_password``) instead of the Entra ID exchange.
         registry_admin_password: ``"env:NAME"`` of the admin password.
@@ -109,6 +112,7 @@ class AzureMLOptions(PluginConfig):
     environment: dict[str, str] = Field(default_factory=dict)
     registry: str | None = Field(default=None, pattern=REGISTRY)
     registry_host: str | None = Field(default=None, pattern=REGISTRY_HOST)
+    registry_auth_url: EndpointUrl | None = None
     registry_admin_user: str | None = None
     registry_admin_password: EnvSecret | None = None
     cloud: str = "AzureCloud"
@@ -132,6 +136,10 @@ class AzureMLOptions(PluginConfig):
         if (self.registry_admin_user is None) != (self.registry_admin_password is None):
             raise ValueError("registry_admin_user and registry_admin_password go together: give"
                              " both or neither (neither uses the Entra ID token exchange)")
+        if self.instance_count > 1 and self.distribution == "none":
+            raise ValueError(f"instance_count = {self.instance_count} needs distribution ="
+                             ' "pytorch" (or "mpi" when the image has MPI): it is how each node'
+                             " learns its rank")
         if self.low_priority and self.compute:
             raise ValueError("low_priority applies to serverless compute; a cluster's priority is"
                              " set on the cluster itself: drop compute or low_priority")
