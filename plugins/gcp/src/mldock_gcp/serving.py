@@ -259,7 +259,7 @@ class Endpoints:
         machine = aip.MachineSpec(machine_type=str(extra.get("machine_type")
                                                    or self.options.serve_machine_type))
         if self.options.serve_accelerator_type:
-            machine.accelerator_type = self.options.serve_accelerator_type
+            machine.accelerator_type = aip.AcceleratorType[self.options.serve_accelerator_type]
             machine.accelerator_count = self.options.serve_accelerator_count
         low = int(extra.get("min_replicas") or self.options.min_replicas)
         high = int(extra.get("max_replicas") or self.options.max_replicas or low)
@@ -343,7 +343,6 @@ class Endpoints:
                                      accept=accept)
         from google.api_core import exceptions as gax
         from google.cloud import aiplatform_v1 as aip
-        from google.protobuf import json_format
 
         request = aip.PredictRequest.from_json(json.dumps({"endpoint": endpoint, **payload}))
         try:
@@ -356,7 +355,7 @@ class Endpoints:
                     raise
         except NotFoundError as exc:
             raise NotFoundError(exc.message, hint=ENDPOINTS_HINT) from exc
-        found = json_format.MessageToDict(aip.PredictResponse.pb(answer)).get("predictions", [])
+        found = aip.PredictResponse.to_dict(answer).get("predictions", [])
         return Prediction(json.dumps({"predictions": integral(found)}).encode("utf-8"),
                           "application/json", 200)
 
