@@ -259,7 +259,8 @@ class Endpoints:
         machine = aip.MachineSpec(machine_type=str(extra.get("machine_type")
                                                    or self.options.serve_machine_type))
         if self.options.serve_accelerator_type:
-            machine.accelerator_type = aip.AcceleratorType[self.options.serve_accelerator_type]
+            machine.accelerator_type = getattr(aip.AcceleratorType,
+                                               self.options.serve_accelerator_type)
             machine.accelerator_count = self.options.serve_accelerator_count
         low = int(extra.get("min_replicas") or self.options.min_replicas)
         high = int(extra.get("max_replicas") or self.options.max_replicas or low)
