@@ -54,7 +54,7 @@ NOT_FOUND_HINTS = {
     "container": "create it ('az storage container create -n NAME --account-name ACCOUNT') or"
                  " fix [storage] uri",
     "blob": "check the path; list it with 'az storage blob list'",
-    "workspace": "check [deploy.azureml] subscription_id, resource_group and workspace"
+    "workspace": "check [deploy.azureml] workspace, resource_group and subscription_id"
                  " ('az ml workspace list')",
     "compute": "check [deploy.azureml] compute ('az ml compute list'), or leave it unset for"
                " serverless compute",
@@ -99,7 +99,7 @@ def status_code(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def service_message(exc: BaseException) -> str:
+def service_message(exc: BaseException, limit: int = 300) -> str:
     """The service's own explanation, on one line, without request ids or error-code echoes."""
     odata = getattr(exc, "error", None)
     text = str(getattr(odata, "message", "") or "") if odata is not None else ""
@@ -112,7 +112,7 @@ def service_message(exc: BaseException) -> str:
     first = text.splitlines()[0].strip() if text else ""
     if first.startswith("Operation returned an invalid status"):
         first = ""
-    return first[:300].rstrip(".")
+    return first[:limit].rstrip(".")
 
 
 def is_missing(exc: BaseException) -> bool:
@@ -221,7 +221,8 @@ def _http_error(exc: Any, *, action: str, resource: str | None, role: str | None
         return MldockError(f"cannot {action}{_on(where)}: Azure refused the credentials{named}",
                            hint=hint)
     if code in STORAGE_DENIED or code in ARM_DENIED or status == 403:
-        return _denied(code, message, action=action, where=where, role=role)
+        return _denied(code, service_message(exc, limit=2000), action=action, where=where,
+                       role=role)
     if _is_quota(code, message):
         return MldockError(f"cannot {action}{_on(where)}: an Azure quota is exhausted{detail}",
                            hint="request more quota for the VM family (portal: Quotas), choose"
