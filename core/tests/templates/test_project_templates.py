@@ -89,14 +89,17 @@ def test_dockerignore_keeps_secrets_data_and_tests_out(render, template):
         assert needed in sent, needed
 
 
-def _uncomment_env(text: str, env: str) -> str:
-    """Uncomment the commented-out ``[env.<env>...]`` block at the end of mldock.toml."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"# [env.{env}"))
-    out = lines[:start]
-    for line in lines[start:]:
-        out.append(line[2:] if line.startswith("# ") else ("" if line == "#" else line))
-    return "\n".join(out) + "\n"
+def _uncomment_env(text: str, deployer: str, project: str) -> str:
+    """Uncomment the ``deployer``'s commented environment block in mldock.toml: exactly the lines
+    ``mldock init`` wrote from that deployer's example, whatever other deployers are installed."""
+    from mldock.host import get_host
+    from mldock.host.examples import PROJECT_PLACEHOLDER, commented
+
+    example = get_host().registry.records("deployer")[deployer].record.example
+    example = example.replace(PROJECT_PLACEHOLDER, project)
+    block = commented(example)
+    assert block in text, f"mldock.toml has no commented {deployer} block"
+    return text.replace(block, example.strip("\n") + "\n")
 
 
 @pytest.mark.parametrize("template", PROJECT_TEMPLATES)
@@ -109,7 +112,7 @@ def test_aws_environment_is_ready_to_fill_in(render, template):
     assert "arn:aws:iam::<account>:role/<name>" in text and "ml.m5.large" in text
     assert "s3://<bucket>/my-model" in text
     aws = project / "aws.toml"
-    aws.write_text(_uncomment_env(text, "aws"))
+    aws.write_text(_uncomment_env(text, "sagemaker", "my-model"))
 
     config = load_config(path=aws, env="aws")  # core sections only, no plugin lookups
     assert config.model.deploy.deployer == "sagemaker"

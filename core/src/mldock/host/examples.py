@@ -68,4 +68,6 @@ def environments_block(registry: Registry, project: str) -> str:
     blocks = [commented(reg.record.example.replace(PROJECT_PLACEHOLDER, project))
               for _, reg in sorted(registry.records("deployer").items())
               if reg.record.example.strip()]
-    return "\n".join(blocks) if blocks else NO_ENVIRONMENTS
+    # "#" between blocks: the whole section stays commented, so uncommenting one environment's
+    # lines never leaves a stray blank line that splits another's
+    return "#\n".join(blocks) if blocks else NO_ENVIRONMENTS
