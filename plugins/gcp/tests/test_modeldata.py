@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from mldock.errors import MldockError, UsageError
+from mldock.errors import MldockError, NotFoundError, UsageError
 from mldock_gcp.clients import VertexClients
 from mldock_gcp.config import VertexOptions
 from mldock_gcp.modeldata import (
@@ -120,10 +120,13 @@ def test_what_cannot_be_staged_is_refused_in_one_line(clients, tmp_path, bucket)
 
 
 def test_a_missing_bucket_is_one_line(clients, model_dir):
-    with pytest.raises(MldockError) as info:
+    missing = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(NotFoundError) as info:
         artifact_uri(clients, model_uri="", model_dir=str(model_dir), run_id="r",
-                     staging=f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/p")
-    assert "\n" not in info.value.message and "bucket" in info.value.message
+                     staging=f"gs://{missing}/p")
+    assert info.value.message == (f"bucket {missing!r} does not exist (needed to upload the"
+                                  f" model of run r to gs://{missing}/p/models/r)")
+    assert f"gs://{missing}" in (info.value.hint or "")
 
 
 def test_locations_are_parsed_strictly():

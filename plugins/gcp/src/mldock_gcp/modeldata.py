@@ -89,10 +89,12 @@ def upload_folder(client: Any, folder: Path, bucket_name: str, prefix: str, *,
     """Make ``gs://bucket/prefix/`` hold exactly ``folder``'s files; return the bytes sent."""
     entries = walk_contained(folder)  # a link out of the folder is refused before any upload
     uri = f"gs://{bucket_name}/{prefix}"
-    with translated(f"upload {what} to {uri}", resource=uri):
-        bucket = client.bucket(bucket_name)
+    bucket = client.bucket(bucket_name)
+    # listing fails only on the bucket: named alone, a 404 reads "bucket … does not exist"
+    with translated(f"upload {what} to {uri}", resource=f"gs://{bucket_name}"):
         stored = {blob.name: (blob.metadata or {}).get(SHA_METADATA)
                   for blob in client.list_blobs(bucket, prefix=prefix + "/")}
+    with translated(f"upload {what} to {uri}", resource=uri):
         digests = {entry.rel: sha256_file(entry.path) for entry in entries}
         pending = [e for e in entries if stored.get(f"{prefix}/{e.rel}") != digests[e.rel]]
         if not pending and len(stored) == len(entries):
