@@ -105,9 +105,11 @@ class AzureMLClients:
         from azure.core import PipelineClient
         from azure.core.pipeline import policies
 
-        per_call = [policies.HeadersPolicy({"User-Agent": USER_AGENT}),
-                    policies.RetryPolicy(retry_total=3)]
-        return PipelineClient(base_url="", per_call_policies=per_call)
+        # explicit policies: the default set would decode bodies by content type (log files are
+        # text, and a partial one is not valid JSON), and log whole requests at debug level
+        chosen = [policies.HeadersPolicy({"User-Agent": USER_AGENT}),
+                  policies.RetryPolicy(retry_total=3), policies.RedirectPolicy()]
+        return PipelineClient(base_url="", policies=chosen)
 
     def get(self, url: str, *, authenticated: bool = True,
             headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -116,6 +118,10 @@ class AzureMLClients:
         from azure.core.rest import HttpRequest
 
         sent = dict(headers or {})
+        if authenticated and not url.lower().startswith("https://"):
+            raise MldockError(f"refusing to send an Azure token over plain HTTP to {url}",
+                              hint="Azure ML's data plane speaks HTTPS: check the cloud's"
+                                   " endpoints (ARM_CLOUD_METADATA_URL)")
         if authenticated:
             sent["Authorization"] = f"Bearer {self.identity.access_token(self.arm_scope)}"
         request = HttpRequest("GET", url, headers=sent)
