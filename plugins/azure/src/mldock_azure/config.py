@@ -86,8 +86,6 @@ class AzureMLOptions(PluginConfig):
             workspace's own registry.
         registry_host: push to this host instead of ``<registry>.azurecr.io`` (tests with a local
             registry, mirrors); the exchanged ACR token is still the password.
-        registry_auth_url: where the Entra ID → ACR token exchange is sent (default
-            ``https://<registry>.azurecr.io``): private endpoints, a local stand-in in tests.
         registry_admin_user: push with the registry's admin user (password read from the
             variable named by ``registry_admin_password``) instead of the Entra ID exchange.
         registry_admin_password: ``"env:NAME"`` of the admin password.
@@ -112,7 +110,6 @@ class AzureMLOptions(PluginConfig):
     environment: dict[str, str] = Field(default_factory=dict)
     registry: str | None = Field(default=None, pattern=REGISTRY)
     registry_host: str | None = Field(default=None, pattern=REGISTRY_HOST)
-    registry_auth_url: EndpointUrl | None = None
     registry_admin_user: str | None = None
     registry_admin_password: EnvSecret | None = None
     cloud: str = "AzureCloud"

@@ -25,13 +25,13 @@ from mldock.interfaces import RegistryTarget
 
 from mldock_azure.config import AzureMLOptions
 from mldock_azure.errors import CREDENTIALS_HINT, REGISTRY_ROLE, translated
-from mldock_azure.names import ACR_USER, is_acr, registry_host, repository_name
+from mldock_azure.names import ACR_USER, is_acr, repository_name
 from mldock_azure.workspace import AzureMLClients
 
 
 def login_server(clients: AzureMLClients) -> str:
     """``<registry>.azurecr.io``: the configured registry, else the workspace's own."""
-    return registry_host(clients.registry_name())
+    return clients.registry_login_server()
 
 
 def push_host(clients: AzureMLClients) -> str:
@@ -61,7 +61,7 @@ def exchange(clients: AzureMLClients, server: str) -> str:
     tenant = tenant_of(access)
     if tenant:
         form["tenant"] = tenant
-    url = (clients.options.registry_auth_url or f"https://{server}").rstrip("/")
+    url = f"https://{server}"
     with translated(f"log in to the container registry {server}", endpoint=url,
                     role=REGISTRY_ROLE):
         status, body = clients.post_form(f"{url}/oauth2/exchange", form)
@@ -76,8 +76,8 @@ def exchange(clients: AzureMLClients, server: str) -> str:
                                " ([deploy.azureml] registry_admin_user); " + CREDENTIALS_HINT)
     if status == 404:
         raise MldockError(f"{url} offers no ACR token exchange (HTTP 404)",
-                          hint="check [deploy.azureml] registry (an Azure Container Registry"
-                               " name) and registry_auth_url")
+                          hint="check [deploy.azureml] registry: it names an Azure Container"
+                               " Registry")
     raise MldockError(f"the ACR token exchange at {url} failed (HTTP {status}"
                       f"{': ' + _error_text(body) if _error_text(body) else ''})",
                       hint="retry; if it persists, log in with 'az acr login' to see why")

@@ -17,16 +17,12 @@ from typing import Any
 from mldock.errors import MldockError
 
 from mldock_azure import __version__
-from mldock_azure.clients import MANAGEMENT_SCOPE, AzureIdentity, shared_identity
+from mldock_azure.clients import AzureIdentity, shared_identity
 from mldock_azure.config import AzureMLOptions
 from mldock_azure.errors import translated
+from mldock_azure.names import registry_host
 
-ARM_SCOPES = {
-    "AzureCloud": MANAGEMENT_SCOPE,
-    "AzureChinaCloud": "https://management.chinacloudapi.cn/.default",
-    "AzureUSGovernment": "https://management.usgovcloudapi.net/.default",
-}
-"""The Resource Manager audience of each public cloud: the token the ACR exchange wants."""
+REGISTRY_API = "2023-07-01"
 USER_AGENT = f"mldock-azure/{__version__}"
 TIMEOUT_S = 60
 
@@ -80,24 +76,52 @@ class AzureMLClients:
         """The ACR the images go to: ``registry`` from the config, else the workspace's own."""
         if self.options.registry:
             return self.options.registry
+        return self._workspace_registry_id().rstrip("/").rsplit("/", 1)[-1]
+
+    def _workspace_registry_id(self) -> str:
         arm_id = str(getattr(self.workspace(), "container_registry", None) or "")
-        name = arm_id.rstrip("/").rsplit("/", 1)[-1]
-        if "/registries/" not in arm_id.lower() or not name:
+        if "/registries/" not in arm_id.lower() or arm_id.rstrip("/").endswith("/registries"):
             raise MldockError(f"{self.workspace_label} has no container registry yet",
                               hint="set [deploy.azureml] registry = \"<ACR name>\" (Azure ML"
                                    " creates the workspace's own registry on its first image"
                                    " build), or attach one: 'az ml workspace update"
                                    " --container-registry <ACR id>'")
-        return name
+        return arm_id
+
+    def registry_login_server(self) -> str:
+        """The registry's login server (``<name>.azurecr.io``; sovereign clouds differ).
+
+        The workspace's own registry is looked up in Resource Manager, which names its login
+        server; a configured ``registry`` name (or a registry the caller may push to but not
+        read in ARM) gets the public cloud's form.
+        """
+        if self.options.registry:
+            return registry_host(self.options.registry)
+        arm_id = self._workspace_registry_id()
+        url = f"{self.resource_manager}{arm_id}?api-version={REGISTRY_API}"
+        with translated("look up the workspace's container registry", endpoint=url):
+            status, body = self.get(url)
+        try:
+            server = json.loads(body)["properties"]["loginServer"] if status == 200 else ""
+        except (ValueError, KeyError, TypeError):
+            server = ""
+        return str(server) or registry_host(self.registry_name())
+
+    @cached_property
+    def resource_manager(self) -> str:
+        """The configured cloud's Resource Manager URL (a custom cloud's from the metadata at
+        ``ARM_CLOUD_METADATA_URL``), as ``MLClient`` resolves it."""
+        with translated(f"look up the Azure cloud {self.options.cloud!r}"):
+            # azure-ai-ml has no public accessor for a cloud's endpoints; this is the function
+            # MLClient itself calls, so both always agree on where Resource Manager is
+            from azure.ai.ml._azure_environments import _get_base_url_from_metadata
+
+            return str(_get_base_url_from_metadata(self.options.cloud)).rstrip("/")
 
     @property
     def arm_scope(self) -> str:
-        """The Resource Manager token scope of the configured cloud.
-
-        A custom cloud (``ARM_CLOUD_METADATA_URL``) names its audience in its metadata; the
-        public audience is what such stacks accept too, and what the local fake checks.
-        """
-        return ARM_SCOPES.get(self.options.cloud, MANAGEMENT_SCOPE)
+        """The Resource Manager token scope: what ARM calls and the ACR exchange want."""
+        return f"{self.resource_manager}/.default"
 
     # --- plain REST calls (the run-history data plane, the discovery document) -----------------
     @cached_property
