@@ -18,7 +18,7 @@ from .state import system_data
 from .workspaces import workspace_id
 
 ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
-VERSION = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,29}$")
+VERSION = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
 MODEL_TYPES = {"custom_model", "mlflow_model", "triton_model"}
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], None]
 
@@ -81,7 +81,7 @@ def _register_kind(router: Router, fake: Any, segment: str, version_model: str,
         parent = container_id(request)
         version = request.params["version"]
         if not VERSION.match(version):
-            raise bad_request(f"Version {version!r}: letters, digits, '-', '_', '.'; at most 30.",
+            raise bad_request(f"Version {version!r}: letters, digits, '-', '_', '.'; at most 255.",
                               target="version")
         body = request.json()
         shapes.check(version_model, body)
