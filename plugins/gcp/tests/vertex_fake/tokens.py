@@ -107,7 +107,9 @@ def token_endpoint(fake: Any, request: Request) -> Response:
         claims = verify_jwt(fake, form.get("assertion", ""))
     except ValueError as exc:
         return _oauth_error("invalid_grant", f"Invalid JWT Signature. ({exc})")
-    if claims.get("aud") != f"{fake.url}/token":
+    # google-auth signs service-account grants for Google's token endpoint whatever token_uri
+    # the key file names (service_account._GOOGLE_OAUTH2_TOKEN_ENDPOINT); both are accepted
+    if claims.get("aud") not in (f"{fake.url}/token", "https://oauth2.googleapis.com/token"):
         return _oauth_error("invalid_grant", f"Invalid JWT: audience {claims.get('aud')!r}")
     if not claims.get("scope"):
         return _oauth_error("invalid_scope", "Invalid OAuth scope or ID token audience"
