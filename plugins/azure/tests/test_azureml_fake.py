@@ -56,3 +56,75 @@ def test_command_job_runs_to_completed(ml_client, azureml_fake, engine, capsys):
     blob = azureml_fake.blob.service().get_container_client(container).download_blob(
         f"azureml/{name}/model/y.txt").readall()
     assert blob == b"42"
+
+
+SERVER = '''
+import http.server, json, os, pathlib
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path in ("/live", "/ready") else 404); self.end_headers()
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        root = pathlib.Path(os.environ["AZUREML_MODEL_DIR"])
+        weights = next(root.glob("*/weights.txt")).read_text()
+        out = json.dumps({"echo": body, "weights": weights, "dir": str(root)}).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out))); self.end_headers(); self.wfile.write(out)
+http.server.HTTPServer(("0.0.0.0", 5001), H).serve_forever()
+'''
+
+
+@pytest.fixture(scope="module")
+def server_image(tmp_path_factory):
+    client = require_docker()
+    require_image(client, IMAGE)
+    folder = tmp_path_factory.mktemp("server-image")
+    (folder / "server.py").write_text(SERVER)
+    (folder / "Dockerfile").write_text(f'FROM {IMAGE}\nCOPY server.py /server.py\n'
+                                       'CMD ["python3", "-u", "/server.py"]\n')
+    tag = f"mldock-azfake-server:{uuid.uuid4().hex[:10]}"
+    client.images.build(path=str(folder), tag=tag, rm=True)
+    yield tag
+    client.images.remove(tag, force=True)
+    client.close()
+
+
+@pytest.mark.docker
+def test_online_endpoint_serves_through_the_scoring_uri(ml_client, azureml_fake, server_image,
+                                                        tmp_path):
+    from azure.ai.ml.entities import (
+        Environment,
+        ManagedOnlineDeployment,
+        ManagedOnlineEndpoint,
+        Model,
+    )
+
+    name = unique("ep")
+    container = f"azureml-blobstore-{azureml_fake.workspace}"
+    azureml_fake.blob.service().get_container_client(container).upload_blob(
+        f"models/{name}/model/weights.txt", b"w-1")
+    model = ml_client.models.create_or_update(Model(
+        name=name, version="1", type="custom_model",
+        path=f"azureml://datastores/workspaceblobstore/paths/models/{name}/model"))
+    environment = Environment(name=name, version="1", image=server_image, inference_config={
+        "liveness_route": {"path": "/live", "port": 5001},
+        "readiness_route": {"path": "/ready", "port": 5001},
+        "scoring_route": {"path": "/score", "port": 5001}})
+    endpoint = ml_client.online_endpoints.begin_create_or_update(
+        ManagedOnlineEndpoint(name=name, auth_mode="key")).result()
+    assert endpoint.provisioning_state == "Succeeded"
+    ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+        name="blue", endpoint_name=name, model=model, environment=environment,
+        instance_type="Standard_DS3_v2", instance_count=1)).result()
+    assert ml_client.online_deployments.get("blue", name).provisioning_state == "Succeeded"
+    endpoint.traffic = {"blue": 100}
+    ml_client.online_endpoints.begin_create_or_update(endpoint).result()
+    request = tmp_path / "request.json"
+    request.write_text('{"data": [1, 2]}')
+    answer = ml_client.online_endpoints.invoke(endpoint_name=name, request_file=str(request))
+    import json
+
+    assert json.loads(answer) == {"echo": {"data": [1, 2]}, "weights": "w-1",
+                                  "dir": f"/var/azureml-app/azureml-models/{name}/1"}
+    ml_client.online_endpoints.begin_delete(name=name).result()
+    assert name not in [e.name for e in ml_client.online_endpoints.list()]

@@ -20,6 +20,11 @@ from .workspaces import workspace_id
 ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
 VERSION = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_.]{0,254}$")
 MODEL_TYPES = {"custom_model", "mlflow_model", "triton_model"}
+# what the service fills in when a version omits it (clients iterate these without a None check)
+SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "models": {"flavors": {}, "tags": {}, "properties": {}, "isArchived": False},
+    "environments": {"tags": {}, "properties": {}, "isArchived": False, "osType": "Linux"},
+}
 Validator = Callable[[dict[str, Any], dict[str, Any] | None], None]
 
 
@@ -91,7 +96,8 @@ def _register_kind(router: Router, fake: Any, segment: str, version_model: str,
         document = {"id": f"{parent}/versions/{version}", "name": version,
                     "type": f"{kind}/versions", "systemData": system_data(
                         (previous or {}).get("systemData")),
-                    "properties": {**body["properties"], "provisioningState": "Succeeded"}}
+                    "properties": {**SERVICE_DEFAULTS[segment], **body["properties"],
+                                   "provisioningState": "Succeeded"}}
         saved = fake.store.put(document)
         next_version = str(int(version) + 1) if version.isdigit() else None
         current = container["properties"].get("nextVersion") or "1"

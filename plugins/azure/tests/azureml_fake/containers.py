@@ -58,6 +58,19 @@ class ContainerRunner:
             self._started[container.id] = container
         return container
 
+    def start_served(self, name: str, image: str, *, environment: Mapping[str, str],
+                     binds: Mapping[Path, str], ports: Mapping[str, int]) -> Any:
+        """Start a server container on the default bridge network, each ``"PORT/tcp"`` of
+        ``ports`` published on ``127.0.0.1:<host port>``; its own entrypoint and command run."""
+        container = self.client().containers.run(
+            image, environment=dict(environment), name=name, detach=True,
+            ports={inside: ("127.0.0.1", host) for inside, host in ports.items()},
+            volumes={str(host): {"bind": inside, "mode": "rw"} for host, inside in binds.items()},
+            labels={SESSION_LABEL: self.session_id, FAKE_LABEL: "deployment"})
+        with self._lock:
+            self._started[container.id] = container
+        return container
+
     def remove(self, container: Any) -> None:
         """Stop and remove one container this runner started (absent is fine)."""
         from docker.errors import APIError, NotFound

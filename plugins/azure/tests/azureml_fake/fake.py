@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import assets, identity, jobrun, jobs, online, runhistory, workspaces
+from . import assets, identity, jobrun, jobs, online, runhistory, serving, workspaces
 from .containers import ContainerRunner
 from .faults import Faults
 from .lro import Operations
@@ -71,6 +71,9 @@ class AzureMLFake:
         self.blob = BlobSide(azurite)
         self.containers = ContainerRunner(session_id, folder / "runs")
         self.job_runs: dict[str, jobrun.JobRun] = {}
+        self.servings: dict[str, serving.Serving] = {}
+        self.deployment_errors: dict[str, dict[str, Any]] = {}
+        self.endpoint_keys: dict[str, dict[str, str]] = {}
         self.router = Router()
         self.operations.register(self.router)
         for module in (*ROUTE_MODULES, *extra_routes):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import containers
+from . import containers, references
 from .routing import PROVIDER
 from .state import now, system_data
 
@@ -152,7 +152,8 @@ def _prepare_data(fake: Any, run: JobRun, properties: dict[str, Any]
         from .routing import ArmError
 
         try:
-            container, prefix = fake.blob.locate(spec["uri"], stores)
+            uri = references.resolve(fake, run.job_id.rsplit("/jobs/", 1)[0], spec["uri"])
+            container, prefix = fake.blob.locate(uri, stores)
         except ArmError as exc:
             raise _UserDataError(f"input {name}: {exc.message}") from None
         host = fake.containers.scratch("jobs", run.folder.name, "inputs", name)
