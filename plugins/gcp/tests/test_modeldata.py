@@ -130,10 +130,10 @@ def test_a_missing_bucket_is_one_line(clients, model_dir):
 
 
 def test_locations_are_parsed_strictly():
-    assert split_uri("gs://b/a/b/") == ("b", "a/b")
-    assert split_uri("gs://b") == ("b", "")
-    for bad in ("s3://b/x", "gs:///x", "b/x"):
-        with pytest.raises(UsageError, match="is not a gs://<bucket>/<path> location"):
+    assert split_uri("gs://bkt/a/b/") == ("bkt", "a/b")
+    assert split_uri("gs://bkt") == ("bkt", "")
+    for bad in ("s3://bkt/x", "gs:///x", "bkt/x", "gs://Upper/x"):
+        with pytest.raises(UsageError, match=r"invalid GCS URI"):
             split_uri(bad)
     assert str(local_folder("file:///a%20b/m", None)) == "/a b/m"
     assert str(local_folder("rel/m", None)) == "rel/m"

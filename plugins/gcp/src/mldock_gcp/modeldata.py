@@ -21,19 +21,19 @@ from mldock.interfaces import ProgressSink, null_progress
 from mldock.runtime.names import MANIFEST_NAME
 from mldock.trees import TreeEntry, open_entry, walk_contained
 
-from mldock_gcp.clients import VertexClients, emulator_host
+from mldock_gcp.clients import VertexClients
+from mldock_gcp.config import GcsOptions
+from mldock_gcp.connection import connect
 from mldock_gcp.errors import translated
+from mldock_gcp.location import GcsLocation
 
 SHA_METADATA = "mldock-sha256"
 
 
 def split_uri(uri: str) -> tuple[str, str]:
-    """``gs://bucket/a/b`` → ``("bucket", "a/b")``; a one-line error for anything else."""
-    if not uri.startswith("gs://") or not uri[5:].split("/", 1)[0]:
-        raise UsageError(f"{uri} is not a gs://<bucket>/<path> location",
-                         hint='set [deploy.vertex] staging_bucket = "gs://<bucket>/<prefix>"')
-    bucket, _, path = uri[5:].partition("/")
-    return bucket, path.strip("/")
+    """``gs://bucket/a/b`` → ``("bucket", "a/b")``; a one-line error naming a bad URI."""
+    location = GcsLocation.parse(uri)
+    return location.bucket, location.prefix
 
 
 def local_folder(model_uri: str, model_dir: str | None) -> Path | None:
@@ -50,18 +50,9 @@ def local_folder(model_uri: str, model_dir: str | None) -> Path | None:
 
 
 def storage_client(clients: VertexClients) -> Any:
-    """A google-cloud-storage client with the deployer's credentials; on the emulator
-    (``STORAGE_EMULATOR_HOST``) an anonymous one, as the storage SDK itself would make."""
-    from google.cloud import storage
-
-    emulator = emulator_host()
-    if emulator:
-        from google.auth.credentials import AnonymousCredentials
-
-        return storage.Client(project=clients.project, credentials=AnonymousCredentials(),
-                              client_options={"api_endpoint": emulator})
-    return storage.Client(project=clients.project,
-                          credentials=clients.chain.identity().credentials)
+    """A google-cloud-storage client as the ``gs://`` store makes one (retries, timeouts, the
+    emulator of ``STORAGE_EMULATOR_HOST``), with the deployer's key file when one is named."""
+    return connect(GcsOptions(credentials_file=clients.options.credentials_file)).client
 
 
 def artifact_uri(clients: VertexClients, *, model_uri: str, model_dir: str | None, run_id: str,
