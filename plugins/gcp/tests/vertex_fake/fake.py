@@ -51,6 +51,9 @@ class VertexFake:
         self.session_id = uuid.uuid4().hex[:12]
         self.storage_emulator = storage_emulator
         self.require_auth = False
+        self.deploy_timeout_s = 300.0  # a serving container must answer its health route by then
+        self.disabled_services: set[str] = set()  # Service Usage answers these DISABLED
+        self.operation_delay_s = 0.3  # operations are not done at once: clients must poll
         self.trusted_keys: dict[str, tokens.TrustedKey] = {}
         self.token_grants: list[dict[str, Any]] = []
         self.operations = operations.OperationStore()

@@ -5,6 +5,17 @@ Adding an API: write a module with ``ROUTES = [(verb, template, handler), …]``
 
 from __future__ import annotations
 
-from vertex_fake import api_jobs, api_operations, logs, tokens
+from vertex_fake import (
+    api_batch,
+    api_cloud,
+    api_endpoints,
+    api_jobs,
+    api_models,
+    api_operations,
+    api_prediction,
+    logs,
+    tokens,
+)
 
-ROUTE_MODULES = (tokens, api_operations, api_jobs, logs)
+ROUTE_MODULES = (tokens, api_operations, api_jobs, api_models, api_endpoints, api_prediction,
+                 api_batch, api_cloud, logs)

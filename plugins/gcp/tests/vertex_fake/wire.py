@@ -39,7 +39,10 @@ def type_url(message: Any) -> str:
 
 
 def packed(message: Any, int_enums: bool = False) -> dict[str, Any]:
-    """``message`` as the JSON of a ``google.protobuf.Any`` (an operation's metadata/response)."""
+    """``message`` as the JSON of a ``google.protobuf.Any`` (an operation's metadata/response);
+    a dict (an API whose types are not installed) is taken as that JSON already."""
+    if isinstance(message, dict):
+        return message
     return {"@type": type_url(message), **to_wire(message, int_enums)}
 
 

@@ -1,0 +1,134 @@
+"""The Vertex AI fake itself, driven by the real SDK: what it accepts, refuses, runs and answers.
+
+If these fail, every mldock-gcp test built on the fake means nothing: they check that request
+bodies are parsed into the API's own types (an unknown field is a 400), that jobs really run
+containers to SUCCEEDED and FAILED with Vertex AI's environment, that operations complete, that
+predict reaches a container, and that tokens are verified.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from mldock.testing.processes import http_request
+from vertex_fake import VertexFake, error_info
+
+REGION = "us-central1"
+DEADLINE_S = 300.0  # a ceiling for a stuck fake, never a speed assertion
+TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED")
+
+
+def unique(prefix: str = "fake-test") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def until(read: Any, done: Any) -> Any:
+    """Call ``read()`` until ``done(value)``; fails past the ceiling."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        value = read()
+        if done(value):
+            return value
+        assert time.monotonic() < deadline, f"still not done: {value}"
+        time.sleep(0.2)
+
+
+def job_spec(image: str, *, replicas: int = 1, args: list[str] | None = None,
+             **env: str) -> dict[str, Any]:
+    def pool(count: int) -> dict[str, Any]:
+        return {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": count,
+                "container_spec": {"image_uri": image, "args": args or ["/app/job.py"],
+                                   "env": [{"name": k, "value": v} for k, v in env.items()]}}
+
+    pools = [pool(1)] + ([pool(replicas - 1)] if replicas > 1 else [])
+    return {"worker_pool_specs": pools,
+            "base_output_directory": {"output_uri_prefix": "gs://fake-bucket/out"}}
+
+
+def run_job(clients: Any, image: str, **kwargs: Any) -> Any:
+    from google.cloud import aiplatform_v1
+
+    job = aiplatform_v1.CustomJob(display_name=unique(), labels={"suite": "vertex-fake"},
+                                  job_spec=job_spec(image, **kwargs))
+    created = clients.job.create_custom_job(parent=clients.parent, custom_job=job)
+    assert created.state.name == "JOB_STATE_PENDING"
+    return until(lambda: clients.job.get_custom_job(name=created.name),
+                 lambda job: job.state.name in TERMINAL)
+
+
+def job_lines(fake: VertexFake, job: Any, prefix: str) -> list[str]:
+    job_id = job.name.rsplit("/", 1)[-1]
+    return [entry["textPayload"][len(prefix):] for entry in fake.log_entries()
+            if entry["resource"]["labels"]["job_id"] == job_id
+            and entry["textPayload"].startswith(prefix)]
+
+
+# --- requests the service would refuse ---------------------------------------------------------
+
+
+def post(fake: VertexFake, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    status, _, answer = http_request("POST", fake.url + path, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    return status, json.loads(answer)
+
+
+def test_an_unknown_field_is_rejected_with_googles_error_shape(vertex_fake):
+    status, answer = post(vertex_fake, f"/v1/projects/{vertex_fake.project}/locations/{REGION}"
+                          "/customJobs", {"displayName": "x", "jobSpek": {}})
+    assert status == 400
+    assert answer["error"]["status"] == "INVALID_ARGUMENT"
+    assert answer["error"]["code"] == 400
+    assert "jobSpek" in answer["error"]["message"]
+    assert not vertex_fake.list("customJobs", f"projects/{vertex_fake.project}/locations/"
+                                f"{REGION}") or all(j.display_name != "x" for j in
+                                                    vertex_fake.list("customJobs"))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"display_name": ""}, "display_name"),
+    ({"display_name": "x" * 129}, "display_name"),
+    ({"labels": {"Bad": "x"}}, "labels"),
+    ({"job_spec": {"worker_pool_specs": []}}, "worker_pool_specs"),
+    ({"job_spec": {"worker_pool_specs": [{"replica_count": 1, "container_spec": {
+        "image_uri": "img:1"}}]}}, "machine_type"),
+    ({"job_spec": {"worker_pool_specs": [{"replica_count": 2, "machine_spec": {
+        "machine_type": "n1-standard-4"}, "container_spec": {"image_uri": "img:1"}}]}},
+     "replica_count"),
+    ({"job_spec": {"worker_pool_specs": [{"replica_count": 1, "machine_spec": {
+        "machine_type": "n1-standard-4"}}]}}, "image_uri"),
+])
+def test_what_the_service_refuses_is_a_400_naming_the_field(vertex_clients, change, field):
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    body = {"display_name": unique(), "job_spec": job_spec("img:1"), **change}
+    with pytest.raises(exceptions.BadRequest, match=field):
+        vertex_clients.job.create_custom_job(parent=vertex_clients.parent,
+                                             custom_job=aiplatform_v1.CustomJob(body))
+
+
+def test_another_project_is_permission_denied_and_a_missing_job_not_found(vertex_clients):
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.Forbidden) as denied:
+        list(vertex_clients.job.list_custom_jobs(parent=f"projects/someone-else/locations/"
+                                                        f"{REGION}"))
+    assert denied.value.reason == "IAM_PERMISSION_DENIED"
+    with pytest.raises(exceptions.NotFound):
+        vertex_clients.job.get_custom_job(name=f"{vertex_clients.parent}/customJobs/42")
+
+
+def test_fail_next_answers_the_injected_error_once(vertex_fake, vertex_clients):
+    from google.api_core import exceptions
+
+    vertex_fake.fail_next(r"GET .*/customJobs$", 429, "RESOURCE_EXHAUSTED", "Quota exceeded",
+                          [error_info("RATE_LIMIT_EXCEEDED", "aiplatform.googleapis.com",
+                                      quota_metric="aiplatform.googleapis.com/custom_jobs")])
+    with pytest.raises(exceptions.TooManyRequests) as raised:
+        list(vertex_clients.job.list_custom_jobs(parent=vertex_clients.parent))
+    assert raised.value.reason == "RATE_LIMIT_EXCEEDED"
+    list(vertex_clients.job.list_custom_jobs(parent=vertex_clients.parent))  # used once
