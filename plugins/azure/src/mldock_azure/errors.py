@@ -231,6 +231,8 @@ def _http_error(exc: Any, *, action: str, resource: str | None, role: str | None
     if isinstance(exc, core.ResourceNotFoundError) or status == 404:
         kind = _kind_missing(code, message)
         what = resource or (f"the {kind}" if kind else "the resource")
+        if kind == "container" and resource:
+            what = f"the container of {resource}"
         return NotFoundError(f"cannot {action}: {what} does not exist{named}",
                              hint=NOT_FOUND_HINTS.get(kind or "", "check the name in mldock.toml"))
     if code in BUSY or (status is not None and (status >= 500 or status == 429)):
