@@ -128,3 +128,86 @@ def test_online_endpoint_serves_through_the_scoring_uri(ml_client, azureml_fake,
                                   "dir": f"/var/azureml-app/azureml-models/{name}/1"}
     ml_client.online_endpoints.begin_delete(name=name).result()
     assert name not in [e.name for e in ml_client.online_endpoints.list()]
+
+
+@pytest.mark.docker
+def test_failed_job_reports_the_last_stderr_lines(ml_client, azureml_fake, engine):
+    from azure.ai.ml import command
+    from azure.ai.ml.entities import Environment
+
+    name = unique("fail")
+    ml_client.jobs.create_or_update(command(
+        name=name, command="echo boom-$AZUREML_RUN_ID >&2; exit 3",
+        environment=Environment(image=IMAGE), compute=azureml_fake.compute))
+    with pytest.raises(Exception, match=f"boom-{name}"):
+        ml_client.jobs.stream(name)
+    assert ml_client.jobs.get(name).status == "Failed"
+
+
+def test_invalid_job_body_is_rejected_in_arms_error_shape(azureml_fake, azureml_env):
+    import requests
+
+    url = (f"{azureml_fake.url}{azureml_fake.workspace_id()}/jobs/{unique('bad')}"
+           "?api-version=2024-10-01-preview")
+    token = azureml_fake.credential().get_token("https://management.azure.com/.default").token
+    answer = requests.put(url, json={"properties": {"jobType": "Command", "environmentId": "x"}},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "UserError"
+    assert error["message"] == "properties.command: is required"
+    assert error["details"][0]["target"] == "properties.command"
+
+
+def test_unknown_compute_is_resource_not_found(ml_client, azureml_fake):
+    from azure.ai.ml import command
+    from azure.ai.ml.entities import Environment
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with pytest.raises(ResourceNotFoundError, match="Compute 'no-such-cluster' was not found"):
+        ml_client.jobs.create_or_update(command(
+            name=unique("nocompute"), command="true", environment=Environment(image=IMAGE),
+            compute="no-such-cluster"))
+
+
+def test_fail_next_answers_the_injected_error_once(ml_client, azureml_fake):
+    from azure.core.exceptions import HttpResponseError
+
+    azureml_fake.fail_next("GET", r"/workspaces/mldock-fake-ws$", 403, "AuthorizationFailed",
+                           "The client does not have authorization to perform action"
+                           " 'Microsoft.MachineLearningServices/workspaces/read'; it needs the"
+                           " AzureML Data Scientist role.")
+    with pytest.raises(HttpResponseError, match="AzureML Data Scientist") as caught:
+        ml_client.workspaces.get(azureml_fake.workspace)
+    assert caught.value.status_code == 403
+    assert ml_client.workspaces.get(azureml_fake.workspace).name == azureml_fake.workspace
+
+
+def test_unknown_workspace_is_resource_not_found(azureml_fake, azureml_env):
+    from azure.core.exceptions import ResourceNotFoundError
+
+    client = azureml_fake.ml_client(workspace="no-such-ws")
+    with pytest.raises(ResourceNotFoundError, match="workspaces/no-such-ws"):
+        client.workspaces.get("no-such-ws")
+
+
+def test_default_azure_credential_in_a_subprocess_signs_in_at_the_fake(azure_credential_env,
+                                                                        azureml_fake):
+    """What the mldock CLI does: DefaultAzureCredential, then ARM, in a fresh process."""
+    import subprocess
+    import sys
+
+    script = (
+        "from azure.identity import DefaultAzureCredential\n"
+        "from azure.ai.ml import MLClient\n"
+        "import sys\n"
+        "c = MLClient(DefaultAzureCredential(), sys.argv[1], sys.argv[2], sys.argv[3],"
+        " cloud=sys.argv[4])\n"
+        "print(c.workspaces.get(sys.argv[3]).name)\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script, azureml_fake.subscription_id, azureml_fake.resource_group,
+         azureml_fake.workspace, azureml_fake.cloud], env=azure_credential_env,
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith(azureml_fake.workspace)
+    assert azureml_fake.sent("GET", r"^/msi/token$")
