@@ -132,3 +132,94 @@ def test_fail_next_answers_the_injected_error_once(vertex_fake, vertex_clients):
         list(vertex_clients.job.list_custom_jobs(parent=vertex_clients.parent))
     assert raised.value.reason == "RATE_LIMIT_EXCEEDED"
     list(vertex_clients.job.list_custom_jobs(parent=vertex_clients.parent))  # used once
+
+
+# --- custom jobs run containers ----------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_a_job_runs_its_container_to_succeeded_with_vertex_environment(
+        vertex_fake, vertex_clients, vertex_test_image):
+    job = run_job(vertex_clients, vertex_test_image, args=["/app/job.py", "--alpha=1"],
+                  EXTRA="yes")
+    assert job.state.name == "JOB_STATE_SUCCEEDED", job.error
+    assert job.name.startswith(f"projects/{vertex_fake.project_number}/locations/{REGION}/")
+    assert job.start_time and job.end_time >= job.start_time
+    env = json.loads(job_lines(vertex_fake, job, "ENV ")[0])
+    assert env["CLOUD_ML_JOB_ID"] == job.name.rsplit("/", 1)[-1]
+    assert env["AIP_MODEL_DIR"] == "gs://fake-bucket/out/model/"
+    assert env["AIP_CHECKPOINT_DIR"] == "gs://fake-bucket/out/checkpoints/"
+    assert env["EXTRA"] == "yes"
+    assert env["STORAGE_EMULATOR_HOST"] == vertex_fake.storage_emulator
+    spec = json.loads(env["CLUSTER_SPEC"])
+    assert spec["task"] == {"type": "workerpool0", "index": 0, "trial": ""}
+    assert len(spec["cluster"]["workerpool0"]) == 1
+    assert json.loads(job_lines(vertex_fake, job, "ARGS ")[0]) == ["--alpha=1"]
+    assert vertex_fake.custom_job(job.name).state.name == "JOB_STATE_SUCCEEDED"
+
+
+@pytest.mark.docker
+def test_a_failing_replica_fails_the_job_with_its_last_error_line(vertex_fake, vertex_clients,
+                                                                  vertex_test_image):
+    job = run_job(vertex_clients, vertex_test_image, EXIT_CODE="3",
+                  FAIL_MESSAGE="ValueError: no data")
+    assert job.state.name == "JOB_STATE_FAILED"
+    assert job.error.code == 3
+    assert "The replica workerpool0-0 exited with a non-zero status of 3" in job.error.message
+    assert "ValueError: no data" in job.error.message
+    errors = [e for e in vertex_fake.log_entries() if e["severity"] == "ERROR"
+              and e["resource"]["labels"]["job_id"] == job.name.rsplit("/", 1)[-1]]
+    assert [e["textPayload"] for e in errors] == ["ValueError: no data"]
+
+
+@pytest.mark.docker
+def test_two_replicas_share_one_cluster_spec_with_their_own_ports(vertex_fake, vertex_clients,
+                                                                  vertex_test_image):
+    job = run_job(vertex_clients, vertex_test_image, replicas=2)
+    assert job.state.name == "JOB_STATE_SUCCEEDED", job.error
+    specs = [json.loads(json.loads(line)["CLUSTER_SPEC"])
+             for line in job_lines(vertex_fake, job, "ENV ")]
+    assert sorted((s["task"]["type"], s["task"]["index"]) for s in specs) == [
+        ("workerpool0", 0), ("workerpool1", 0)]
+    cluster = specs[0]["cluster"]
+    assert all(s["cluster"] == cluster for s in specs)
+    addresses = cluster["workerpool0"] + cluster["workerpool1"]
+    assert len(set(addresses)) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
+
+
+@pytest.mark.docker
+def test_cancel_stops_the_containers_and_ends_cancelled(vertex_fake, vertex_clients,
+                                                        vertex_test_image, docker_engine):
+    from google.cloud import aiplatform_v1
+
+    job = vertex_clients.job.create_custom_job(
+        parent=vertex_clients.parent, custom_job=aiplatform_v1.CustomJob(
+            display_name=unique(), job_spec=job_spec(vertex_test_image, SLEEP_S="600")))
+    until(lambda: vertex_clients.job.get_custom_job(name=job.name),
+          lambda found: found.state.name == "JOB_STATE_RUNNING")
+    vertex_clients.job.cancel_custom_job(name=job.name)
+    ended = until(lambda: vertex_clients.job.get_custom_job(name=job.name),
+                  lambda found: found.state.name in TERMINAL)
+    assert ended.state.name == "JOB_STATE_CANCELLED"
+    left = docker_engine.containers.list(all=True, filters={
+        "label": f"mldock.test.vertex-job={job.name.rsplit('/', 1)[-1]}"})
+    assert left == []
+
+
+@pytest.mark.docker
+def test_cloud_logging_lists_a_jobs_lines_by_filter_and_pages(vertex_fake, vertex_clients,
+                                                              vertex_test_image):
+    job = run_job(vertex_clients, vertex_test_image)
+    job_id = job.name.rsplit("/", 1)[-1]
+    query = {"resourceNames": [f"projects/{vertex_fake.project}"], "pageSize": 2,
+             "filter": f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"'}
+    status, first = post(vertex_fake, "/v2/entries:list", query)
+    assert status == 200 and len(first["entries"]) == 2 and first["nextPageToken"]
+    status, rest = post(vertex_fake, "/v2/entries:list",
+                        {**query, "pageToken": first["nextPageToken"]})
+    texts = [e["textPayload"] for e in first["entries"] + rest["entries"]]
+    assert texts[1] == "ARGS []"
+    assert any(text.startswith("mldock-metric ") for text in texts)
+    stamp = first["entries"][-1]["timestamp"]
+    later = {**query, "filter": query["filter"] + f' AND timestamp>"{stamp}"'}
+    assert len(post(vertex_fake, "/v2/entries:list", later)[1]["entries"]) == len(texts) - 2

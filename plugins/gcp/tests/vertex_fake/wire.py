@@ -27,7 +27,7 @@ def to_wire(message: Any, int_enums: bool = False) -> dict[str, Any]:
                                                         use_integers_for_enums=int_enums)
         return raw
     text = type(message).to_json(message, use_integers_for_enums=int_enums,
-                                 including_default_value_fields=False, indent=None)
+                                 always_print_fields_with_no_presence=False, indent=None)
     data: dict[str, Any] = json.loads(text)
     return data
 
