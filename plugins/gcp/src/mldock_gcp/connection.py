@@ -104,7 +104,9 @@ def connect(options: GcsOptions | None) -> GcsConnection:
 
 def transient_retry() -> Any:
     """Retry what Cloud Storage documents as transient (429, 5xx, dropped connections) with
-    exponential backoff, for at most ``RETRY_SECONDS`` in all."""
+    exponential backoff, for at most ``RETRY_SECONDS`` in all. A refused connection is not
+    retried: nothing listens there (a wrong endpoint, a stopped emulator), and waiting half a
+    minute would only delay the one-line error."""
     import requests
     from google.api_core import exceptions as gax
     from google.api_core import retry
@@ -114,5 +116,21 @@ def transient_retry() -> Any:
                  gax.ServiceUnavailable, gax.GatewayTimeout, gauth.TransportError,
                  requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                  requests.Timeout, ConnectionError)
-    return retry.Retry(predicate=retry.if_exception_type(*transient), initial=0.5, maximum=8.0,
-                       multiplier=2.0, timeout=RETRY_SECONDS)
+
+    def worth_retrying(exc: BaseException) -> bool:
+        return isinstance(exc, transient) and not refused(exc)
+
+    return retry.Retry(predicate=worth_retrying, initial=0.5, maximum=8.0, multiplier=2.0,
+                       timeout=RETRY_SECONDS)
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a refused TCP connection."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

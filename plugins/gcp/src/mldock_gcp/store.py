@@ -147,7 +147,14 @@ class GcsArtifactStore(ContentAddressedStore):
         return [key for key in keys if key is not None]
 
     def delete_ref(self, key: str) -> None:
-        self.blobs.delete(self.ref_key(key))
+        """A missing reference is fine; a missing bucket is an error (the guard names it)."""
+        from google.api_core import exceptions as gax
+
+        try:
+            self.blobs.bucket.blob(self.ref_key(key)).delete(timeout=TIMEOUT,
+                                                            retry=self.connection.retry)
+        except gax.NotFound:
+            self.blobs.require_bucket(f"delete {key!r}")
 
     # --- data channels --------------------------------------------------------------------------
     def fetch(self, uri: str, dest: Path, *, progress: ProgressSink = null_progress) -> Path:
