@@ -212,3 +212,11 @@ def test_metrics_count_requests(server):
     assert "mldock_model_loaded 1" in text
     assert re.search(r'mldock_request_duration_seconds_count{route="/ping"} \d+', text)
     assert 'mldock_request_duration_seconds_bucket{route="/ping",le="+Inf"}' in text
+
+
+def test_vertex_predict_route_answers_raw_csv_as_invocations(server):
+    """Vertex's :rawPredict forwards any body to the predict route (mldock-gcp sends CSV so)."""
+    status, headers, body = server.request("POST", "/predict", "1,2\n3,4.5\n",
+                                           {"Content-Type": "text/csv"})
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body) == [6, 15.0]

@@ -189,12 +189,12 @@ class App:
 
     def vertex_predict(self, request: Request, name: str) -> Response:
         """Vertex AI: ``{"instances": [...], "parameters": {...}}`` in, ``{"predictions": [...]}``
-        out."""
+        out. Vertex's ``:rawPredict`` forwards any body to this route: a CSV or npy one is
+        answered as ``/invocations`` answers it."""
         self._require_ready()
         kind = pl.media_type(request.headers.get("content-type"))
         if not pl.is_json_type(kind):
-            raise HttpError(415, f"unsupported Content-Type {kind!r}: Vertex AI predict takes"
-                                 " application/json")
+            return self.invocations(request, name)
         body = pl.decode_json(request.body)
         if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
             raise HttpError(400, 'the body must be {"instances": [...], "parameters": {...}}')

@@ -148,8 +148,8 @@ class Endpoints:
         """mldock's serving endpoints in the project and region (a filter Vertex applies)."""
         wanted = f'labels.{LABEL_ROLE}="{ROLE}"' + (f' AND {extra}' if extra else "")
         with translated(f"list the Vertex AI endpoints of {self.clients.parent}"):
-            yield from self.clients.endpoints.list_endpoints(parent=self.clients.parent,
-                                                             filter=wanted)
+            yield from self.clients.endpoints.list_endpoints(
+                request={"parent": self.clients.parent, "filter": wanted})
 
     def find(self, name: str) -> Any | None:
         """The endpoint mldock made under ``name``, or None (foreign endpoints are not seen)."""
@@ -298,7 +298,8 @@ class Endpoints:
         wanted = (f'labels.{LABEL_ENDPOINT}="{label_value(name)}" AND'
                   f' labels.{LABEL_ROLE}="{ROLE}"')
         with translated(f"list the models of endpoint {name!r}"):
-            found = self.clients.models.list_models(parent=self.clients.parent, filter=wanted)
+            found = self.clients.models.list_models(
+                request={"parent": self.clients.parent, "filter": wanted})
             return [m for m in found if m.labels.get(LABEL_ENDPOINT) == label_value(name)
                     and m.labels.get(LABEL_ROLE) == ROLE]
 
@@ -372,7 +373,10 @@ class Endpoints:
             if answer.status_code >= 400 and is_google_error(answer):
                 from google.api_core.exceptions import from_http_response
 
-                raise from_http_response(answer)
+                error = from_http_response(answer)
+                if answer.status_code in CONTAINER_ERRORS:  # the container's, relayed
+                    return container_error(answer.status_code, str(error.message))
+                raise error
         return Prediction(answer.content, answer.headers.get("Content-Type", ""),
                           answer.status_code)
 
@@ -409,8 +413,12 @@ def container_error(code: int, message: str) -> Prediction:
 
     Vertex forwards the container's body as the message text (api-core prefixes the URL)."""
     text = PREFIX.sub("", message.strip())
-    with contextlib.suppress(ValueError, AttributeError):
-        inner = json.loads(text)
-        if isinstance(inner, dict) and "error" in inner:
-            text = str(inner["error"])
+    for _ in range(3):  # the runtime's {"error": …}, possibly inside Vertex's own wrapping
+        try:
+            inner = json.loads(text)
+        except (ValueError, RecursionError):
+            break
+        if not isinstance(inner, dict) or not isinstance(inner.get("error"), str):
+            break
+        text = inner["error"]
     return Prediction(json.dumps({"error": text}).encode("utf-8"), "application/json", code)
