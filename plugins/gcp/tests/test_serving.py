@@ -100,6 +100,10 @@ def test_container_errors_keep_the_runtimes_shape():
     found = container_error(400, 'POST http://127.0.0.1:1/v1/x:predict: {"error": "bad row 2"}')
     assert (found.status, json.loads(found.body)) == (400, {"error": "bad row 2"})
     assert json.loads(container_error(500, "plain text").body) == {"error": "plain text"}
+    relayed = json.dumps({"error": json.dumps({"error": "item 0: expected a number"}),
+                          "code": 400})
+    assert json.loads(container_error(400, relayed).body) == {
+        "error": "item 0: expected a number"}
 
 
 def test_an_operation_still_running_at_the_deadline_is_one_line():
