@@ -28,7 +28,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the fake is a package of this test folder
 
-from azureml_fake import AzureMLFake, env_block  # noqa: E402
+from azureml_fake import AzureMLFake, env_block
 
 SESSION_ID = uuid.uuid4().hex
 HIDDEN_ENV_PREFIXES = ("AZURE_", "ARM_", "MSI_", "IDENTITY_", "AZUREML_")

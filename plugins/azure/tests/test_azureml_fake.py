@@ -1,6 +1,18 @@
-"""The fake itself, driven by the real azure-ai-ml client."""
+"""The fake itself, driven by the real azure-ai-ml client: what G's and H's tests rely on.
+
+Docker tests run tiny containers from the local ``python:3.11-slim`` (a job, a server image built
+here and removed afterwards); each test uses unique names on the session's fake.
+"""
 
 from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from mldock.testing.docker import require_docker, require_image
+
+IMAGE = "python:3.11-slim"
 
 
 def test_workspace_get(ml_client, azureml_fake):
@@ -8,14 +20,6 @@ def test_workspace_get(ml_client, azureml_fake):
     assert workspace.name == azureml_fake.workspace
     assert workspace.container_registry.endswith("/registries/mldockfakeacr")
     assert workspace.discovery_url == f"{azureml_fake.url}/discovery"
-
-
-import uuid
-
-import pytest
-from mldock.testing.docker import require_docker, require_image
-
-IMAGE = "python:3.11-slim"
 
 
 @pytest.fixture
@@ -39,9 +43,11 @@ def test_command_job_runs_to_completed(ml_client, azureml_fake, engine, capsys):
     container = f"azureml-blobstore-{azureml_fake.workspace}"
     azureml_fake.blob.service().get_container_client(container).upload_blob(
         f"data/{name}/x.txt", b"41")
+    script = ("import os; n = int(open('${{inputs.data}}/x.txt').read());"
+              " open('${{outputs.model}}/y.txt', 'w').write(str(n + 1));"
+              " print('rank', os.environ['RANK'])")
     job = command(
-        name=name, command="python -c \"import os,sys; n=int(open('${{inputs.data}}/x.txt').read());"
-        " open('${{outputs.model}}/y.txt','w').write(str(n+1)); print('rank', os.environ['RANK'])\"",
+        name=name, command=f'python -c "{script}"',
         environment=Environment(image=IMAGE), compute=azureml_fake.compute,
         inputs={"data": Input(type="uri_folder",
                               path=f"azureml://datastores/workspaceblobstore/paths/data/{name}")},
@@ -122,8 +128,6 @@ def test_online_endpoint_serves_through_the_scoring_uri(ml_client, azureml_fake,
     request = tmp_path / "request.json"
     request.write_text('{"data": [1, 2]}')
     answer = ml_client.online_endpoints.invoke(endpoint_name=name, request_file=str(request))
-    import json
-
     assert json.loads(answer) == {"echo": {"data": [1, 2]}, "weights": "w-1",
                                   "dir": f"/var/azureml-app/azureml-models/{name}/1"}
     ml_client.online_endpoints.begin_delete(name=name).result()
@@ -211,3 +215,18 @@ def test_default_azure_credential_in_a_subprocess_signs_in_at_the_fake(azure_cre
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith(azureml_fake.workspace)
     assert azureml_fake.sent("GET", r"^/msi/token$")
+
+
+@pytest.mark.docker
+def test_cancel_stops_a_running_job(ml_client, azureml_fake, engine):
+    from azure.ai.ml import command
+    from azure.ai.ml.entities import Environment
+
+    name = unique("cancel")
+    ml_client.jobs.create_or_update(command(
+        name=name, command="sleep 600", environment=Environment(image=IMAGE),
+        compute=azureml_fake.compute))
+    assert azureml_fake.wait_for(lambda: ml_client.jobs.get(name).status == "Running")
+    ml_client.jobs.begin_cancel(name).result()
+    assert ml_client.jobs.get(name).status == "Canceled"
+    assert not engine.containers.list(filters={"name": f"azmlfake-{name}"})

@@ -44,8 +44,8 @@ from .fake import AzureMLFake, FakeCredential
 LIMITS = (
     "RBAC: every token is accepted; authorization failures come from fail_next only",
     "quotas beyond a cluster's maximum node count (fail_next for QuotaExceeded)",
-    "uploads by the SDK itself to a datastore (it builds https://<account>.blob.<suffix> URLs "
-    "that cannot reach Azurite): assets and inputs must already be in blob storage",
+    ("uploads by the SDK itself to a datastore (it builds https://<account>.blob.<suffix> URLs"
+     " that cannot reach Azurite): assets and inputs must already be in blob storage"),
     "environments built from a Docker context or conda file (image environments only)",
     "pipeline, sweep, AutoML and Spark jobs; MPI is simulated with one container per rank",
     "networking between nodes: all nodes share the host network and MASTER_ADDR=127.0.0.1",

@@ -9,6 +9,7 @@ fake that never runs a container needs no engine.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,10 +78,8 @@ class ContainerRunner:
 
         with self._lock:
             self._started.pop(container.id, None)
-        try:
+        with contextlib.suppress(NotFound, APIError):  # already gone, or going
             container.remove(force=True)
-        except (NotFound, APIError):
-            pass
 
     def stop_all(self) -> None:
         with self._lock:

@@ -6,7 +6,8 @@ What Azure ML does with a command job and a custom-image environment, done on th
   per node; the image's entrypoint is replaced by ``/bin/sh -c <command>`` (Azure ML runs the
   job's command, not the image's entrypoint);
 * ``AZUREML_*`` variables on every process, and for a PyTorch distribution ``MASTER_ADDR``,
-  ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``, ``RANK``, ``LOCAL_RANK`` (MPI: ``OMPI_COMM_WORLD_*``);
+  ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``, ``RANK``, ``LOCAL_RANK`` (MPI:
+  ``OMPI_COMM_WORLD_*``);
 * ``${{inputs.x}}`` / ``${{outputs.x}}`` in the command become mounted folders: inputs are
   downloaded from Azurite first (``download`` mode), outputs are one folder shared by all nodes,
   uploaded to their datastore path when the job ends (``upload`` mode); literal inputs become
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import containers, references
-from .routing import PROVIDER
+from .routing import PROVIDER, ArmError
 from .state import now, system_data
 
 INPUTS_ROOT = "/mnt/azureml/inputs"
@@ -54,8 +55,8 @@ class JobRun:
 def new_job(fake: Any, workspace: str, name: str, properties: dict[str, Any]) -> dict[str, Any]:
     """The ARM document of a job as the service first returns it."""
     outputs = {}
-    for output, spec in (properties.get("outputs") or {}).items():
-        spec = dict(spec)
+    for output, given in (properties.get("outputs") or {}).items():
+        spec = dict(given)
         spec.setdefault("uri", f"azureml://datastores/workspaceblobstore/paths/azureml/{name}/"
                                f"{output}/")
         spec.setdefault("mode", "ReadWriteMount")
@@ -117,10 +118,12 @@ def _life(fake: Any, run: JobRun) -> None:
         _set(fake, run, "Finalizing")
         _upload_outputs(fake, run, properties)
         _set(fake, run, "Completed")
-    except Exception as exc:  # a job the fake could not run fails, as the service's would
+    except _UserDataError as exc:  # the job's own data is wrong: it fails, as on the service
+        run.error = {"code": "UserError", "message": str(exc)}
+        _set(fake, run, "Failed")
+    except Exception as exc:  # noqa: BLE001 - a bug of the fake: the job fails and the test too
         run.error = {"code": "SystemError", "message": f"{type(exc).__name__}: {exc}"}
-        fake.server.crashes.append(f"job {run.job_id}: {traceback.format_exc()}") \
-            if not isinstance(exc, _UserDataError) else None
+        fake.server.crashes.append(f"job {run.job_id}: {traceback.format_exc()}")
         _set(fake, run, "Failed")
     finally:
         fake.store.update(run.job_id, endTimeUtc=now())
@@ -149,8 +152,6 @@ def _prepare_data(fake: Any, run: JobRun, properties: dict[str, Any]
         if kind == "literal":
             values[f"inputs.{name}"] = str(spec.get("value", ""))
             continue
-        from .routing import ArmError
-
         try:
             uri = references.resolve(fake, run.job_id.rsplit("/jobs/", 1)[0], spec["uri"])
             container, prefix = fake.blob.locate(uri, stores)
@@ -212,7 +213,8 @@ def process_environments(fake: Any, job: dict[str, Any], properties: dict[str, A
                            WORLD_SIZE=str(nodes * per_node), NODE_RANK=str(node),
                            RANK=str(rank), LOCAL_RANK=str(local))
             elif kind == "mpi":
-                env.update(OMPI_COMM_WORLD_RANK=str(rank), OMPI_COMM_WORLD_SIZE=str(nodes * per_node),
+                env.update(OMPI_COMM_WORLD_RANK=str(rank),
+                       OMPI_COMM_WORLD_SIZE=str(nodes * per_node),
                            OMPI_COMM_WORLD_LOCAL_RANK=str(local),
                            OMPI_COMM_WORLD_LOCAL_SIZE=str(per_node),
                            AZ_BATCHAI_MPI_MASTER_NODE="127.0.0.1")
@@ -244,7 +246,7 @@ def _run_processes(fake: Any, run: JobRun, properties: dict[str, Any], binds: di
     for container, follower in zip(run.containers, followers, strict=True):
         try:
             code, _, stderr = containers.wait(container)
-        except Exception:  # removed by a cancel
+        except Exception:  # noqa: BLE001 - removed by a cancel: the engine's error varies
             code, stderr = 137, "canceled"
         follower.join(timeout=30)
         tail = " | ".join(stderr.strip().splitlines()[-ERROR_LINES:])
@@ -258,7 +260,7 @@ def _follow(container: Any, path: Path) -> None:
             for chunk in container.logs(stream=True, follow=True):
                 out.write(chunk)
                 out.flush()
-    except Exception:  # the container was removed while streaming: the log ends there
+    except Exception:  # noqa: BLE001 - removed while streaming: the log ends there
         return
 
 

@@ -38,7 +38,7 @@ def register(router: Router, fake: Any) -> None:
         return endpoint, f"{endpoint}/deployments/{request.params.get('name', '')}"
 
     def put(request: Request) -> Response:
-        endpoint, resource_id = ids(request)
+        _, resource_id = ids(request)
         name = request.params["name"]
         if not DEPLOYMENT_NAME.match(name):
             raise bad_request(f"Deployment name {name!r}: 1-32 letters, digits and '-',"

@@ -78,7 +78,7 @@ class FakeServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         except ArmError as error:
             return Response(error.status, error.body(),
                             {"x-ms-failure-cause": "service", "x-ms-error-code": error.code})
-        except Exception as exc:  # a bug of the fake: answer, and let the fixture report it
+        except Exception as exc:  # noqa: BLE001 - a bug of the fake: answer, the fixture reports it
             self.crashes.append(f"{request.method} {request.path}: {traceback.format_exc()}")
             return Response(500, {"error": {"code": "FakeCrashed", "message": repr(exc),
                                             "details": []}})
@@ -88,7 +88,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: FakeServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the requests are recorded on the server instead."""
 
     def _handle(self) -> None:

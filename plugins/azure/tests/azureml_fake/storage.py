@@ -12,6 +12,7 @@ Azurite. URIs it understands:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import urllib.parse
 from pathlib import Path
@@ -41,10 +42,8 @@ class BlobSide:
     def create_container(self, name: str) -> str:
         from azure.core.exceptions import ResourceExistsError
 
-        try:
+        with contextlib.suppress(ResourceExistsError):  # a second workspace of the same name
             self.service().create_container(name)
-        except ResourceExistsError:
-            pass
         return name
 
     def locate(self, uri: str, datastores: dict[str, str]) -> tuple[str, str]:
@@ -58,9 +57,9 @@ class BlobSide:
             return datastores[name], match["path"].strip("/")
         parts = urllib.parse.urlsplit(uri)
         segments = [s for s in parts.path.split("/") if s]
-        if parts.scheme == "https" and parts.netloc.startswith(f"{self.account}.blob."):
-            if segments:
-                return segments[0], "/".join(segments[1:])
+        if (parts.scheme == "https" and parts.netloc.startswith(f"{self.account}.blob.")
+                and segments):
+            return segments[0], "/".join(segments[1:])
         if parts.scheme == "http" and segments[:1] == [self.account] and len(segments) > 1:
             return segments[1], "/".join(segments[2:])
         raise bad_request(f"The fake cannot resolve the data URI {uri!r} (azureml://datastores/"

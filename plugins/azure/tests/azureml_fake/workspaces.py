@@ -69,7 +69,8 @@ def workspace_document(fake: Any, name: str) -> dict[str, Any]:
 
 def compute_document(workspace: str, name: str, vm_size: str, max_nodes: int) -> dict[str, Any]:
     return {
-        "id": f"{workspace}/computes/{name}", "name": name, "type": f"{PROVIDER}/workspaces/computes",
+        "id": f"{workspace}/computes/{name}", "name": name,
+        "type": f"{PROVIDER}/workspaces/computes",
         "location": "local", "systemData": system_data(),
         "properties": {
             "computeType": "AmlCompute", "provisioningState": "Succeeded",
@@ -105,9 +106,9 @@ def register(router: Router, fake: Any) -> None:
 
     def discovery(request: Request) -> Response:
         base = fake.url
-        return Response(200, {name: base for name in (
+        return Response(200, dict.fromkeys((
             "api", "catalog", "experimentation", "history", "modelmanagement", "pipelines",
-            "studio", "gallery")})
+            "studio", "gallery"), base))
 
     def registry(request: Request) -> Response:
         name = request.params["registry"]
