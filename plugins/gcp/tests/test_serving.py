@@ -218,10 +218,12 @@ def test_deploy_serves_the_model_and_every_resource_reads_back(
     assert predict_json(endpoints, name, {"instances": VALUES}) == (200, {"predictions": want})
     csv = endpoints.predict(name, "".join(f"{x}\n" for x in VALUES).encode(),
                             content_type="text/csv", accept="application/json")
-    assert (csv.status, json.loads(csv.body)) == (200, {"predictions": want})
+    assert (csv.status, json.loads(csv.body)) == (200, want)  # as /invocations answers CSV
     raw = endpoints.predict(name, json.dumps(VALUES).encode(), content_type="application/json",
                             accept="application/json")  # no "instances": sent as it is
-    assert (raw.status, json.loads(raw.body)) == (200, {"predictions": want})
+    assert raw.status == 400  # the Vertex route takes JSON as {"instances"} only, and says so
+    assert json.loads(raw.body) == {"error": 'the body must be {"instances": [...],'
+                                             ' "parameters": {...}}'}
     status, error = predict_json(endpoints, name, {"instances": ["not a number"]})
     assert status == 400 and "expected a number" in error["error"]
 
