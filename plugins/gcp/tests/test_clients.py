@@ -61,3 +61,39 @@ def test_importing_the_modules_imports_nothing_from_google():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+# --- requests for real, on the Vertex fake -------------------------------------------------------
+
+
+def test_a_key_file_s_token_comes_from_its_token_endpoint(vertex_fake, gcp_service_account,
+                                                          monkeypatch):
+    """The real google-auth flow: a signed JWT to the key's ``token_uri``, a token back; the
+    REST session and the GAPIC clients then send it."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(gcp_service_account.path))
+    vertex_fake.require_auth = True
+    clients = VertexClients(VertexOptions(api_endpoint=vertex_fake.url))
+    assert clients.project == vertex_fake.project  # from the key file
+    assert clients.chain.access_token() == vertex_fake.access_token
+    found = clients.call("GET", "cloudresourcemanager", f"/v3/projects/{clients.project}",
+                         action="look up the project")
+    assert found["projectId"] == vertex_fake.project
+    clients.jobs.list_custom_jobs(parent=clients.parent)  # the GAPIC client authenticates too
+
+
+def test_rest_errors_are_one_line_errors(vertex_fake):
+    from mldock.errors import NotFoundError
+
+    clients = anonymous(project=vertex_fake.project, api_endpoint=vertex_fake.url)
+    with pytest.raises(NotFoundError) as info:
+        clients.call("GET", "artifactregistry",
+                     f"/v1/{clients.parent}/repositories/never-made", action="look it up",
+                     resource="repository 'never-made'")
+    assert info.value.message == "cannot look it up: repository 'never-made' does not exist"
+    vertex_fake.require_auth = True
+    with pytest.raises(MldockError) as refused:
+        clients.call("GET", "cloudresourcemanager", f"/v3/projects/{clients.project}",
+                     action="look up the project")
+    assert refused.value.message == ("cannot look up the project: no Google Cloud credentials"
+                                     " found")  # the 401 of anonymous requests
+    assert "gcloud auth application-default login" in (refused.value.hint or "")
