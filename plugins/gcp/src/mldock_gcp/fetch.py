@@ -169,14 +169,15 @@ def _unlink(path: str) -> None:
 
 
 def fetch(conn: GcsConnection, uri: str, dest: Path, *,
-          progress: ProgressSink = null_progress) -> Path:
-    """Mirror the object or prefix ``uri`` into the folder ``dest``; return ``dest``."""
+          progress: ProgressSink = null_progress, stats: Stats | None = None) -> Path:
+    """Mirror the object or prefix ``uri`` into the folder ``dest``; return ``dest``.
+    ``stats``: where to count the requests (the store's own counters)."""
     from google.api_core import exceptions as gax
 
     loc = GcsLocation.parse(uri)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"cannot fetch {uri} into {dest}: it is a file")
-    mover = Mover(conn, loc, Stats())
+    mover = Mover(conn, loc, stats if stats is not None else Stats())
     state_path = dest.parent / f"{dest.name}{STATE_SUFFIX}"
     with translated(f"fetch {uri}", resource=uri):
         try:

@@ -161,7 +161,7 @@ class GcsArtifactStore(ContentAddressedStore):
         """Download the object or prefix at ``uri`` (any bucket) into the folder ``dest``."""
         from mldock_gcp.fetch import fetch
 
-        return fetch(self.connection, uri, Path(dest), progress=progress)
+        return fetch(self.connection, uri, Path(dest), progress=progress, stats=self.stats)
 
     def stage_data(self, folder: Path, digest: str, *,
                    progress: ProgressSink = null_progress) -> str:
