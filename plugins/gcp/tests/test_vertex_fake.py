@@ -223,3 +223,202 @@ def test_cloud_logging_lists_a_jobs_lines_by_filter_and_pages(vertex_fake, verte
     stamp = first["entries"][-1]["timestamp"]
     later = {**query, "filter": query["filter"] + f' AND timestamp>"{stamp}"'}
     assert len(post(vertex_fake, "/v2/entries:list", later)[1]["entries"]) == len(texts) - 2
+
+
+# --- models, endpoints, prediction, batch ------------------------------------------------------
+
+
+def upload_model(clients: Any, image: str, artifact_uri: str = "") -> Any:
+    from google.cloud import aiplatform_v1
+
+    model = aiplatform_v1.Model(
+        display_name=unique("model"), artifact_uri=artifact_uri, labels={"suite": "fake"},
+        container_spec={"image_uri": image, "command": ["python3", "-u", "/app/serve.py"],
+                        "predict_route": "/predict", "health_route": "/health",
+                        "ports": [{"container_port": 8080}]})
+    operation = clients.model.upload_model(parent=clients.parent, model=model)
+    return clients.model.get_model(name=operation.result(timeout=DEADLINE_S).model)
+
+
+def test_an_upload_is_an_operation_the_client_polls_to_its_response(vertex_fake,
+                                                                   vertex_clients):
+    model = upload_model(vertex_clients, "127.0.0.1:5000/some/image:1", "gs://fake-bucket/models/m")
+    assert model.version_id == "1"
+    assert vertex_fake.model(model.name).artifact_uri == "gs://fake-bucket/models/m"
+    polls = vertex_fake.requests_to(r"^GET /(v1|ui)/projects/.*/operations/")
+    assert polls, "the operation was done at once: the client never polled"
+
+
+@pytest.mark.docker
+def test_deploy_predict_and_undeploy_run_the_serving_container(vertex_fake, vertex_clients,
+                                                               vertex_test_image):
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    model = upload_model(vertex_clients, vertex_test_image, "gs://fake-bucket/models/m")
+    endpoint = vertex_clients.endpoint.create_endpoint(
+        parent=vertex_clients.parent, endpoint=aiplatform_v1.Endpoint(
+            display_name=unique("endpoint"))).result(timeout=DEADLINE_S)
+    deployed = vertex_clients.endpoint.deploy_model(
+        endpoint=endpoint.name, traffic_split={"0": 100}, deployed_model={
+            "model": model.name, "dedicated_resources": {
+                "machine_spec": {"machine_type": "n1-standard-2"}, "min_replica_count": 1}},
+    ).result(timeout=DEADLINE_S).deployed_model
+    assert dict(vertex_fake.endpoint(endpoint.name).traffic_split) == {deployed.id: 100}
+
+    answer = vertex_clients.prediction.predict(endpoint=endpoint.name,
+                                               instances=[[1, 2], [3, 4]])
+    assert answer.deployed_model_id == deployed.id
+    first = dict(answer.predictions[0])
+    assert list(first["echo"]) == [1, 2]
+    assert first["deployed"] == deployed.id and first["mode"] == "PREDICTION"
+
+    from google.api import httpbody_pb2
+
+    raw = vertex_clients.prediction.raw_predict(endpoint=endpoint.name, http_body=httpbody_pb2
+                                                .HttpBody(content_type="application/json",
+                                                          data=b'{"x": 1}'))
+    assert json.loads(raw.data) == {"raw": {"x": 1}, "storage": "gs://fake-bucket/models/m"}
+
+    with pytest.raises(exceptions.BadRequest, match="traffic"):
+        vertex_clients.endpoint.update_endpoint(
+            endpoint={"name": endpoint.name, "traffic_split": {deployed.id: 50}},
+            update_mask={"paths": ["traffic_split"]})
+    with pytest.raises(exceptions.BadRequest, match="deployed"):
+        vertex_clients.endpoint.delete_endpoint(name=endpoint.name)
+    vertex_clients.endpoint.undeploy_model(endpoint=endpoint.name,
+                                           deployed_model_id=deployed.id).result(DEADLINE_S)
+    assert not vertex_fake.endpoint(endpoint.name).deployed_models
+    vertex_clients.endpoint.delete_endpoint(name=endpoint.name).result(timeout=DEADLINE_S)
+    vertex_clients.model.delete_model(name=model.name).result(timeout=DEADLINE_S)
+
+
+@pytest.mark.docker
+def test_a_container_that_never_gets_healthy_fails_the_deployment(vertex_fake, vertex_clients,
+                                                                  vertex_test_image):
+    from google.api_core import exceptions
+    from google.cloud import aiplatform_v1
+
+    model = vertex_clients.model.upload_model(parent=vertex_clients.parent, model=aiplatform_v1
+                                              .Model(display_name=unique("model"),
+                                                     container_spec={
+                                                         "image_uri": vertex_test_image,
+                                                         "args": ["/app/job.py"]})
+                                              ).result(timeout=DEADLINE_S)
+    endpoint = vertex_clients.endpoint.create_endpoint(
+        parent=vertex_clients.parent, endpoint={"display_name": unique("endpoint")}
+    ).result(timeout=DEADLINE_S)
+    operation = vertex_clients.endpoint.deploy_model(endpoint=endpoint.name, deployed_model={
+        "model": model.model, "dedicated_resources": {
+            "machine_spec": {"machine_type": "n1-standard-2"}, "min_replica_count": 1}})
+    with pytest.raises(exceptions.GoogleAPICallError, match="never became ready"):
+        operation.result(timeout=DEADLINE_S)
+    assert not vertex_fake.endpoint(endpoint.name).deployed_models
+
+
+@pytest.mark.docker
+def test_a_batch_job_writes_predictions_next_to_its_inputs(vertex_fake, vertex_clients,
+                                                           vertex_test_image, make_gcs_bucket):
+    from google.cloud import aiplatform_v1
+    from vertex_fake import gcs
+
+    bucket = make_gcs_bucket()
+    storage = gcs.client(vertex_fake)
+    gcs.write(storage, f"gs://{bucket}/in/part-1.jsonl", b"[1, 2]\n[3, 4]\n[5, 6]\n",
+              "application/jsonl")
+    model = upload_model(vertex_clients, vertex_test_image)
+    job = vertex_clients.job.create_batch_prediction_job(
+        parent=vertex_clients.parent, batch_prediction_job=aiplatform_v1.BatchPredictionJob(
+            display_name=unique("batch"), model=model.name,
+            input_config={"instances_format": "jsonl",
+                          "gcs_source": {"uris": [f"gs://{bucket}/in/*.jsonl"]}},
+            output_config={"predictions_format": "jsonl",
+                           "gcs_destination": {"output_uri_prefix": f"gs://{bucket}/out"}},
+            dedicated_resources={"machine_spec": {"machine_type": "n1-standard-2"},
+                                 "starting_replica_count": 1},
+            manual_batch_tuning_parameters={"batch_size": 2}))
+    done = until(lambda: vertex_clients.job.get_batch_prediction_job(name=job.name),
+                 lambda found: found.state.name in TERMINAL)
+    assert done.state.name == "JOB_STATE_SUCCEEDED", done.error
+    folder = done.output_info.gcs_output_directory
+    assert folder.startswith(f"gs://{bucket}/out/prediction-{model.display_name}-")
+    lines = gcs.read_matching(storage, f"{folder}/predictions_00001.jsonl")[0][1].splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [row["instance"] for row in rows] == [[1, 2], [3, 4], [5, 6]]
+    assert rows[2]["prediction"]["echo"] == [5, 6]
+    assert done.completion_stats.successful_count == 3
+
+
+# --- credentials -------------------------------------------------------------------------------
+
+
+def test_a_service_account_key_gets_the_fakes_token_through_google_auth(
+        vertex_fake, gcp_service_account):
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    credentials = service_account.Credentials.from_service_account_file(
+        str(gcp_service_account.path), scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    credentials.refresh(Request())
+    assert credentials.token == vertex_fake.access_token
+    assert vertex_fake.token_grants[-1]["iss"] == gcp_service_account.email
+
+
+def test_a_key_the_fake_does_not_trust_is_refused(vertex_fake, gcp_service_account, tmp_path):
+    from google.auth import exceptions
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+    from vertex_fake.tokens import write_service_account
+
+    other = VertexFake()  # never started: its trusted keys are not the served fake's
+    other.start()
+    try:
+        info = write_service_account(other, tmp_path / "other.json", vertex_fake.project)
+    finally:
+        other.stop()
+    info["token_uri"] = f"{vertex_fake.url}/token"
+    credentials = service_account.Credentials.from_service_account_info(
+        info, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    with pytest.raises(exceptions.RefreshError, match="invalid_grant"):
+        credentials.refresh(Request())
+
+
+def test_require_auth_refuses_anonymous_and_accepts_the_issued_token(vertex_fake,
+                                                                      vertex_clients):
+    vertex_fake.require_auth = True
+    status, _, answer = http_request("GET", f"{vertex_fake.url}/v1/{vertex_clients.parent}/"
+                                     "customJobs")
+    assert status == 401
+    assert json.loads(answer)["error"]["status"] == "UNAUTHENTICATED"
+    status, _, _ = http_request("GET", f"{vertex_fake.url}/v1/{vertex_clients.parent}/"
+                                "customJobs", headers={
+                                    "Authorization": f"Bearer {vertex_fake.access_token}"})
+    assert status == 200
+    status, _, _ = http_request("GET", f"{vertex_fake.url}/v1/{vertex_clients.parent}/"
+                                "customJobs", headers={"Authorization": "Bearer forged"})
+    assert status == 401
+
+
+# --- the high-level SDK ------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_the_high_level_custom_job_runs_on_the_fake_with_a_service_account(
+        vertex_fake, vertex_test_image, gcp_service_account, monkeypatch):
+    from google.cloud import aiplatform
+
+    monkeypatch.setenv(*next(iter(gcp_service_account.env.items())))
+    vertex_fake.require_auth = True  # every call must carry the service account's token
+    # a fresh global config for this test only: aiplatform.init is process-wide
+    monkeypatch.setattr(aiplatform.initializer, "global_config",
+                        aiplatform.initializer._Config())
+    aiplatform.initializer.global_config.init(project=vertex_fake.project, location=REGION,
+                    api_endpoint=vertex_fake.url, api_transport="rest")
+    job = aiplatform.CustomJob(display_name=unique("sdk"), worker_pool_specs=[{
+        "machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1,
+        "container_spec": {"image_uri": vertex_test_image, "args": ["/app/job.py"]}}],
+        base_output_dir="gs://fake-bucket/sdk", staging_bucket="gs://fake-bucket/staging",
+        labels={"suite": "fake"})
+    job.run(sync=True)
+    assert job.state.name == "JOB_STATE_SUCCEEDED"
+    assert vertex_fake.custom_job(job.resource_name).labels["suite"] == "fake"
