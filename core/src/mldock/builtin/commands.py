@@ -23,6 +23,8 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("mldock.cli.runs_cmd:logs_app", "Show (or follow) the logs of a run."),
     "plugins": ("mldock.cli.plugins_cmd:app", "List installed plugins and diagnose broken ones."),
     "config": ("mldock.cli.config_cmd:app", "Show and validate the project configuration."),
+    "ui": ("mldock.cli.ui_cmd:app", "Look at runs, metric curves, lineage and endpoints in a"
+           " browser."),
     "doctor": ("mldock.cli.doctor_cmd:app",
                "Check the Docker engine, config, plugins and credentials."),
 }

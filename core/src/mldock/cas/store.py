@@ -294,6 +294,15 @@ class ContentAddressedStore(ArtifactStore):
         return ArtifactRef(key=key, uri=self.uri_for(key), sha256=body["sha256"],
                            size=body["size"], kind=body["kind"])
 
+    def tree_files(self, key: str) -> Manifest:
+        """The files of the tree stored under ``key`` (relative path → ``sha256``, ``size``,
+        ``mode``), read from its manifest without fetching a file (``mldock ui`` lists a model's
+        files so). Raises NotFoundError if there is no tree under ``key``."""
+        key = layout.validate_key(key)
+        with self.guard(f"read {key!r}"):
+            body = self._require_ref(key, "tree")
+            return self._manifest(key, body["sha256"])
+
     def exists(self, key: str) -> bool:
         key = layout.validate_key(key)
         with self.guard(f"look up {key!r}"):

@@ -105,8 +105,10 @@ def run_training(session: Session, *,  # noqa: PLR0915
     tracker = session.tracker
     from mldock.training.reconcile import owner_tags
 
-    run_id = tracker.create_run(session.project,
-                                tags={"mldock.platform": platform, **owner_tags()})
+    tags = {"mldock.platform": platform, **owner_tags()}
+    if config.env:  # how to run it again: 'mldock --env NAME train' (mldock ui shows it)
+        tags["mldock.env"] = config.env
+    run_id = tracker.create_run(session.project, tags=tags)
     if not no_container and not remote and session.deployer_name == "local":
         from mldock.local.deploy import train_container_name
         from mldock.training.reconcile import TAG_CONTAINER
