@@ -7,14 +7,23 @@ bind-mounted at ``/tmp_cpr_local_model``) but never ``AIP_MODE``, so the runtime
 Vertex from any ``AIP_*`` serving variable and read a local ``AIP_STORAGE_URI``. The routes are the
 ones the mldock Vertex deployer registers (``/predict``, ``/health``, port 8080).
 
+A second case gives the SDK ``artifact_uri="gs://…"``, as a Vertex model uploaded with an
+``artifactUri`` is served: the SDK mounts nothing and sets ``AIP_STORAGE_URI=gs://…``, and the image
+must download the model itself (``mldock.runtime.gcs``) from the GCS emulator, named to it through
+``STORAGE_EMULATOR_HOST``. The SDK starts its container on Docker's default bridge network and
+offers no way to pick another, so the container cannot reach the emulator on the host's
+127.0.0.1: a relay on the bridge's gateway address (:mod:`relay`) carries its requests there.
+
 The SDK runs in its own venv through ``drivers/vertex_local.py``; this test never imports it.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
+from relay import bridge_gateway, relay
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -60,3 +69,42 @@ def test_local_model_endpoint_predicts_like_mldock(engine, platform_project, sdk
     assert result["status_after_stop"] == "exited", result
     assert result["removed"] is True
     assert leftovers == set(), "the endpoint's container was still on the engine after the driver"
+
+
+def test_local_model_serves_a_model_under_a_gs_uri(engine, platform_project, sdk_python,
+                                                   run_driver, gcs_emulator):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": gcs_emulator})
+    bucket = client.create_bucket(f"vertex-local-{uuid.uuid4().hex[:10]}")
+    root = f"models/{platform_project.run_id}"
+    files = [p for p in platform_project.model_dir.rglob("*") if p.is_file()]
+    for path in files:  # plain objects under one prefix: what a model's artifactUri names
+        rel = path.relative_to(platform_project.model_dir).as_posix()
+        bucket.blob(f"{root}/{rel}").upload_from_filename(str(path))
+    artifact_uri = f"gs://{bucket.name}/{root}"
+
+    python = sdk_python("vertex")
+    before = _containers_of(engine, platform_project.image)
+    leftovers: set[str] = set()
+    emulator_port = int(gcs_emulator.rsplit(":", 1)[1])
+    try:
+        with relay(bridge_gateway(engine), ("127.0.0.1", emulator_port)) as bridge:
+            result = run_driver(python, "vertex_local", platform_project.image, artifact_uri,
+                                json.dumps(platform_project.payload),
+                                json.dumps({"STORAGE_EMULATOR_HOST": bridge.url}),
+                                env={"GOOGLE_CLOUD_PROJECT": "mldock-local",
+                                     "NO_GCE_CHECK": "True"}, timeout=600)
+    finally:
+        leftovers = _containers_of(engine, platform_project.image) - before
+        for leftover in leftovers:
+            engine.containers.get(leftover).remove(force=True)
+
+    assert result["container_env"] == {**EXPECTED_ENV, "AIP_STORAGE_URI": artifact_uri}, result
+    assert result["health_status"] == 200, result
+    assert result["predict_status"] == 200, result["predict_body"]
+    assert result["predictions"] == platform_project.expected
+    assert bridge.connections > 0  # the model came from the bucket, through the relay
+    assert result["removed"] is True and leftovers == set()

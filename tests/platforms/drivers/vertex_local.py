@@ -1,11 +1,14 @@
 """Serve an mldock image with Vertex AI's own local mode and predict, as a Vertex user would.
 
 Runs under the Vertex SDK's venv (``requirements/vertex.txt``), never in the workspace:
-``python vertex_local.py IMAGE MODEL_DIR PAYLOAD_JSON``. ``LocalModel.deploy_to_local_endpoint``
-starts the image the way the SDK does (``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``,
-``AIP_PREDICT_ROUTE`` and ``AIP_STORAGE_URI`` pointing at the model folder it bind-mounts, but no
+``python vertex_local.py IMAGE MODEL PAYLOAD_JSON [ENV_JSON]``.
+``LocalModel.deploy_to_local_endpoint`` starts the image the way the SDK does
+(``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE`` and ``AIP_STORAGE_URI``, but no
 ``AIP_MODE``), with the routes the mldock Vertex deployer registers: ``/predict``, ``/health``,
-port 8080.
+port 8080. ``MODEL`` is a local folder (the SDK bind-mounts it and points ``AIP_STORAGE_URI`` at
+the mount) or a ``gs://`` URI (passed on as ``AIP_STORAGE_URI``: the container downloads the
+model); ``ENV_JSON`` adds variables to the container (``serving_container_environment_variables``),
+e.g. ``STORAGE_EMULATOR_HOST``.
 
 The SDK only *stops* its container when the endpoint closes; this driver removes it (by the id
 the endpoint holds) and reports what it saw, so the test can check both. Progress goes to stderr;
@@ -29,12 +32,14 @@ def log(message: str) -> None:
     print(f"[vertex_local] {message}", file=sys.stderr, flush=True)
 
 
-def serve_and_predict(image: str, model_dir: str, payload: dict) -> dict:
+def serve_and_predict(image: str, model_dir: str, payload: dict,
+                      env: dict[str, str] | None = None) -> dict:
     """Deploy to a local endpoint, check health, predict, close it; return what each step gave."""
     model = LocalModel(serving_container_image_uri=image,
                        serving_container_predict_route=PREDICT_ROUTE,
                        serving_container_health_route=HEALTH_ROUTE,
-                       serving_container_ports=[PORT])
+                       serving_container_ports=[PORT],
+                       serving_container_environment_variables=env or None)
     result: dict = {}
     log(f"deploy_to_local_endpoint({image}, artifact_uri={model_dir})")
     endpoint = model.deploy_to_local_endpoint(artifact_uri=model_dir, container_ready_timeout=180)
@@ -92,8 +97,9 @@ def _remove(container_id: str, show_logs: bool) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    image, model_dir, payload_json = argv
-    result = serve_and_predict(image, model_dir, json.loads(payload_json))
+    image, model_dir, payload_json, *extra = argv
+    env = json.loads(extra[0]) if extra else None
+    result = serve_and_predict(image, model_dir, json.loads(payload_json), env)
     print(json.dumps(result))
     return 0
 
