@@ -7,16 +7,18 @@ arrives; this module makes the requests:
   bytes are read once, hashed, and sent only if they still hash to the blob's name; the request
   carries their MD5 (``Content-MD5``), which the service checks and keeps.
 * **Big files** are read once, in order, while their blocks are staged ``max_concurrency`` at a
-  time (each Put Block carries its MD5, checked by the service). The block list is committed
-  only if the bytes read hash to the blob's name and the file did not change meanwhile: an
-  uncommitted blob is invisible, and Azure discards its blocks after a week. The commit records
-  the whole file's MD5, so a later download can check it.
+  time. The block list is committed only if the file's size and mtime are those it had when it
+  was hashed (as the s3 store checks its multipart uploads; a second SHA-256 pass would cost
+  more than the transfer on a busy machine): an uncommitted blob is invisible, and Azure
+  discards its blocks after a week. The commit records the whole file's MD5 (computed as the
+  blocks are read), so every later download can check it.
 * **Writes are conditional** (``If-None-Match: *``): a blob that another writer stored meanwhile
   holds the same bytes (its name is their hash) and is left alone, so a reader streaming it is
   never cut off by an identical rewrite. Only a blob found with the wrong size is overwritten.
-* **Downloads** of small blobs stream through the base's hashing writer and are checked against
-  the ``Content-MD5`` the service returns; big ones are fetched in parallel ranges by the SDK
-  (pinned to the blob's ETag) into the base's staging file, whose SHA-256 the base checks.
+* **Downloads** stream through the base's hashing writer, so the SHA-256 is known when the last
+  byte lands (no second pass): small blobs in one GET each, ``max_concurrency`` blobs at a time,
+  also checked against the ``Content-MD5`` Azure keeps; big ones in ranges of ``block_mb``
+  fetched ``max_concurrency`` at a time, pinned to the blob's ETag, written in order.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -156,20 +160,21 @@ class BlobMover:
         progress.add(len(data))
 
     def _put_large(self, source: BlobSource, progress: TransferProgress) -> None:
-        """Blocks staged in parallel while the file is read once; committed only if it hashed
-        to its name and did not change."""
+        """Blocks staged in parallel while the file is read once; committed only if the file
+        did not change since it was hashed."""
         from azure.core.exceptions import ResourceExistsError
         from azure.storage.blob import BlobBlock, ContentSettings
 
         client = self.conn.blob(self.blob_key(source.sha256))
-        sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        md5 = hashlib.md5(usedforsecurity=False)
         concurrency = self.conn.options.max_concurrency
         window = threading.BoundedSemaphore(2 * concurrency)  # blocks in memory at most
         ids: list[str] = []
+        read = 0
 
         def stage(index: int, data: bytes) -> None:
             try:
-                client.stage_block(block_id(index), data, validate_content=True)
+                client.stage_block(block_id(index), data)
                 self.count(blocks_staged=1)
                 progress.add(len(data))
             finally:
@@ -178,15 +183,15 @@ class BlobMover:
         futures: list[Future[None]] = []
         with source.open() as handle, self._pool(concurrency) as pool:
             for index, data in enumerate(_blocks(handle, self.conn.options.block_size)):
-                sha256.update(data)
                 md5.update(data)
+                read += len(data)
                 ids.append(block_id(index))
                 window.acquire()
                 futures.append(pool.submit(stage, index, data))
                 if any(f.done() and f.exception() for f in futures):
                     break
             join_all(futures)
-        if sha256.hexdigest() != source.sha256 or not source.unchanged():
+        if not source.unchanged() or read != source.size:
             raise changed(source.label)
         settings = ContentSettings(content_type=OCTET_STREAM,
                                    content_md5=bytearray(md5.digest()))
@@ -246,17 +251,36 @@ class BlobMover:
         _check_md5(downloader, md5.digest(), self.blob_key(download.sha256))
 
     def _get_large(self, download: BlobDownload, progress: TransferProgress) -> None:
-        """Parallel ranged GETs by the SDK (ETag-pinned) straight into the staging file."""
-        done = [0]
+        """Ranges fetched ``max_concurrency`` at a time (pinned to the blob's ETag) and written
+        in order through the base's hashing writer: the SHA-256 is computed as the bytes arrive,
+        with no second pass over the file. (No MD5 here: the SHA-256 is the stronger check, and
+        a second hash of every byte costs more than the transfer on a busy machine.)"""
+        from azure.core import MatchConditions
 
-        def hook(current: int, total: int | None) -> None:
-            progress.add(current - done[0])
-            done[0] = current
+        client = self.conn.blob(self.blob_key(download.sha256))
+        step = self.conn.options.block_size
+        with _missing_as(download.sha256):
+            props = client.get_blob_properties()
+            size = int(props.size)
 
-        with _missing_as(download.sha256), open(download.temp, "wb") as handle:
-            downloader = self.conn.blob(self.blob_key(download.sha256)).download_blob(
-                max_concurrency=self.conn.options.max_concurrency, progress_hook=hook)
-            downloader.readinto(handle)
+            def fetch(offset: int) -> bytes:
+                return bytes(client.download_blob(
+                    offset=offset, length=min(step, size - offset), max_concurrency=1,
+                    etag=props.etag, match_condition=MatchConditions.IfNotModified).readall())
+
+            offsets = iter(range(0, size, step))
+            ahead = 2 * self.conn.options.max_concurrency  # ranges held in memory at most
+            with self._pool(ahead) as pool, download.open() as handle:
+                pending = deque(pool.submit(fetch, o) for o in itertools.islice(offsets, ahead))
+                try:
+                    while pending:
+                        data = pending.popleft().result()
+                        handle.write(data)
+                        progress.add(len(data))
+                        pending.extend(pool.submit(fetch, o) for o in itertools.islice(offsets, 1))
+                finally:
+                    for future in pending:
+                        future.cancel()
 
 
 def _blocks(handle: Any, size: int) -> Iterator[bytes]:
