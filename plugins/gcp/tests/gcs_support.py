@@ -8,13 +8,17 @@ requests go without credentials).
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import socketserver
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-__all__ = ["gcs", "gcs_bucket", "gcs_options", "make_store"]
+__all__ = ["cutting_proxy", "gcs", "gcs_bucket", "gcs_options", "make_store"]
 
 
 @pytest.fixture
@@ -55,3 +59,70 @@ def make_store(gcs_bucket: str, gcs_options: Any) -> Callable[..., Any]:
         return GcsArtifactStore(f"gs://{gcs_bucket}/{prefix}", options)
 
     return make
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback to the emulator that drops one connection mid-request: the first
+    one whose client has sent more than ``cut_after`` bytes (a big upload's body)."""
+
+    def __init__(self, target: tuple[str, int], cut_after: int):
+        self.target, self.cut_after = target, cut_after
+        self.cuts = 0
+        self.uploaded = 0  # bytes clients sent through the proxy, all connections together
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with socket.create_connection(proxy.target) as upstream:
+                    back = threading.Thread(target=proxy.pump, args=(upstream, self.request),
+                                            daemon=True)
+                    back.start()
+                    proxy.pump(self.request, upstream, cut=True)
+                    back.join(timeout=30)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def pump(self, source: socket.socket, target: socket.socket, cut: bool = False) -> None:
+        sent = 0
+        with contextlib.suppress(OSError):
+            while data := source.recv(1 << 16):
+                target.sendall(data)
+                sent += len(data)
+                if cut:
+                    with self._lock:
+                        self.uploaded += len(data)
+                if cut and sent > self.cut_after and self._take_cut():
+                    for end in (source, target):
+                        with contextlib.suppress(OSError):
+                            end.shutdown(socket.SHUT_RDWR)
+                    return
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def _take_cut(self) -> bool:
+        with self._lock:
+            if self.cuts:
+                return False
+            self.cuts += 1
+            return True
+
+
+@pytest.fixture
+def cutting_proxy(gcs_emulator: str) -> Iterator[Callable[[int], CuttingProxy]]:
+    """``cutting_proxy(cut_after)``: a started :class:`CuttingProxy` to the emulator."""
+    started: list[CuttingProxy] = []
+
+    def start(cut_after: int) -> CuttingProxy:
+        host, port = gcs_emulator.removeprefix("http://").rsplit(":", 1)
+        proxy = CuttingProxy((host, int(port)), cut_after)
+        threading.Thread(target=proxy.server.serve_forever, daemon=True).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.server.shutdown()
+        proxy.server.server_close()

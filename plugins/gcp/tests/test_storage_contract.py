@@ -2,8 +2,9 @@
 
 The store is built through the ``gcs`` record mldock registers (its factory, from ``[storage] uri``
 and ``[storage.gcs]``), and the contract's capability flags come from that record's capabilities.
-Two configurations: 1 MiB chunks (every file of a few MiB goes in parallel composite parts and
-parallel ranges) and the defaults (every file in one request).
+Three configurations: 1 MiB chunks (a file of 1 MiB or more is streamed in a resumable upload and
+fetched in parallel ranges), the same with parallel composite uploads from 2 MiB, and the defaults
+(every file of the contract in one request).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from mldock.testing import ArtifactStoreContract, RegistrationContract, register
 
 
 class TestGcsStore(ArtifactStoreContract):
-    """Every contract test, every capability, with small chunks so parallel paths run."""
+    """Every contract test, every capability, with small chunks so streamed and ranged paths
+    run."""
 
     record = registered_record("storage", "gcs")
     overrides: ClassVar[dict[str, Any]] = {}
@@ -41,6 +43,12 @@ class TestGcsStore(ArtifactStoreContract):
             store.blob_key(store.stat(key).sha256))
         data = blob.download_as_bytes()
         blob.upload_from_string(bytes([data[0] ^ 0xFF]) + data[1:])
+
+
+class TestGcsStoreParallelUploads(TestGcsStore):
+    """The same contract with parallel composite uploads from 2 MiB."""
+
+    overrides: ClassVar[dict[str, Any]] = {"parallel_upload_mb": 2}
 
 
 class TestGcsStoreDefaults(TestGcsStore):

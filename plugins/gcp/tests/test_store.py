@@ -107,11 +107,46 @@ def test_same_content_under_two_keys_is_stored_once(make_store, gcs, gcs_bucket,
 # --- big files ----------------------------------------------------------------------------------
 
 
-def test_big_file_goes_in_parallel_parts_and_comes_back_in_ranges(make_store, gcs, gcs_bucket,
-                                                                 tmp_path):
-    store = make_store("big")
+def test_big_file_is_streamed_in_one_request_and_comes_back_in_ranges(make_store, gcs,
+                                                                     gcs_bucket, tmp_path):
+    """The default: one resumable upload streamed from disk; then ``max_concurrency`` ranges."""
+    store = make_store("streamed")
     data = os.urandom(5 * MB + 12345)
     (tmp_path / "big.bin").write_bytes(data)
+    ref = store.put_file(tmp_path / "big.bin", "models/big")
+    assert store.stats.parts_sent == 0
+    blob = gcs.bucket(gcs_bucket).get_blob(store.blob_key(ref.sha256))
+    assert blob.size == len(data) and blob.component_count is None  # a plain object
+    assert blob.md5_hash  # (a composite one would have none)
+    out = store.get_file("models/big", tmp_path / "out.bin")
+    assert out.read_bytes() == data
+    assert store.stats.ranges_fetched == 4  # max_concurrency ranges of ≥ chunk_mb
+
+
+def test_a_dropped_upload_resumes_where_it_broke_off(make_store, cutting_proxy, gcs,
+                                                     gcs_bucket, tmp_path):
+    """The connection dies after ~1.5 MiB of a 4 MiB stream: the session keeps what arrived,
+    and the upload goes on from there (not from zero, not as a second object)."""
+    proxy = cutting_proxy(3 * MB // 2)
+    store = make_store("resumed", endpoint_url=proxy.url)
+    data = os.urandom(4 * MB)
+    (tmp_path / "big.bin").write_bytes(data)
+    progress: list[str] = []
+    ref = store.put_file(tmp_path / "big.bin", "m", progress=progress.append)
+    assert proxy.cuts == 1
+    assert proxy.uploaded < len(data) + MB  # resumed: the first 1.5 MiB were not sent again
+    stored = gcs.bucket(gcs_bucket).blob(store.blob_key(ref.sha256)).download_as_bytes()
+    assert stored == data
+
+
+def test_parallel_composite_upload_when_asked(make_store, gcs, gcs_bucket, tmp_path):
+    store = make_store("big", parallel_upload_mb=2)
+    data = os.urandom(5 * MB + 12345)
+    (tmp_path / "big.bin").write_bytes(data)
+    small = tmp_path / "small.bin"
+    small.write_bytes(os.urandom(MB + 1))  # below parallel_upload_mb: one stream
+    store.put_file(small, "models/small")
+    assert store.stats.parts_sent == 0
     ref = store.put_file(tmp_path / "big.bin", "models/big")
     assert store.stats.parts_sent == 4  # max_concurrency parts of ≥ chunk_mb
     blob = gcs.bucket(gcs_bucket).get_blob(store.blob_key(ref.sha256))
@@ -132,8 +167,10 @@ def test_one_concurrency_sends_one_request(make_store, tmp_path):
     assert (tmp_path / "out.bin").read_bytes() == (tmp_path / "big.bin").read_bytes()
 
 
-def test_a_file_that_changes_while_sent_is_not_stored(make_store, gcs, gcs_bucket, tmp_path):
-    store = make_store("changing")
+@pytest.mark.parametrize("parallel_upload_mb", [None, 2])
+def test_a_file_that_changes_while_sent_is_not_stored(make_store, gcs, gcs_bucket, tmp_path,
+                                                       parallel_upload_mb):
+    store = make_store("changing", parallel_upload_mb=parallel_upload_mb)
     small = tmp_path / "small.bin"
     small.write_bytes(b"before")
     stale = BlobSource.of_file(small)

@@ -116,7 +116,7 @@ def test_stage_uploads_plain_files_once(make_store, gcs, gcs_bucket, tmp_path):
     (folder / "nested").mkdir(parents=True)
     (folder / "iris.csv").write_bytes(b"a,b\n1,2\n")
     (folder / "nested" / "more.csv").write_bytes(b"a,b\n3,4\n")
-    (folder / "big.bin").write_bytes(os.urandom(3 * MB))  # in parallel parts
+    (folder / "big.bin").write_bytes(os.urandom(3 * MB))  # streamed from disk
     digest = hash_tree(folder)[1]
     store = make_store(f"stage-{uuid.uuid4().hex[:8]}")
     progress: list[str] = []

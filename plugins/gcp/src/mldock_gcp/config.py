@@ -46,9 +46,18 @@ class GcsOptions(PluginConfig):
         endpoint_url: the JSON API's endpoint (an emulator, a private endpoint); unset means
             Google's, or ``STORAGE_EMULATOR_HOST`` when set (then with anonymous credentials).
         anonymous: unsigned requests (public buckets); no credentials.
-        max_concurrency: parallel requests per transfer (chunks of a big file, or small files).
-        chunk_mb: files from this size up are sent in resumable chunks of this size and fetched
-            in ranges; smaller ones go in one request.
+        max_concurrency: parallel requests per transfer (ranges of a big file, parts of a
+            parallel upload, or small files).
+        chunk_mb: files from this size up are streamed from disk in a resumable upload (one
+            request, resumed where it broke off) instead of being read into memory; from twice
+            this size up they are fetched in ``max_concurrency`` parallel ranges.
+        parallel_upload_mb: files from this size up are uploaded as ``max_concurrency``
+            parallel parts joined by ``compose`` (a *parallel composite upload*); unset (the
+            default) sends each file in one stream. Faster on a fast network, but the parts are
+            temporary objects: a bucket with soft delete (on by default) keeps and bills them
+            for its retention period, Nearline/Coldline/Archive buckets charge early deletion,
+            a retention policy blocks their removal, and a composite object has a CRC32C but no
+            MD5.
     """
 
     project: str | None = Field(default=None, pattern=PROJECT_ID)
@@ -57,6 +66,7 @@ class GcsOptions(PluginConfig):
     anonymous: bool = False
     max_concurrency: int = Field(default=8, ge=1, le=64)
     chunk_mb: int = Field(default=32, ge=1, le=1024)
+    parallel_upload_mb: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _check_credentials(self) -> GcsOptions:

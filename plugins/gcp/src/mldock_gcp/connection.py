@@ -37,6 +37,7 @@ class GcsConnection:
     identity: GoogleIdentity
     endpoint: str
     retry: Any
+    session: Any  # the authorized requests session the client uses (streamed uploads)
 
     def bucket(self, name: str) -> Any:
         """A bucket handle; requests are billed to ``[storage.gcs] project`` when set
@@ -47,9 +48,19 @@ class GcsConnection:
     def chunk_size(self) -> int:
         return self.options.chunk_size
 
-    def parallel(self, size: int) -> bool:
-        """Whether ``size`` bytes are moved in parallel parts (at least two whole chunks)."""
+    def parallel_download(self, size: int) -> bool:
+        """Whether ``size`` bytes are fetched in parallel ranges (at least two whole chunks)."""
         return size >= 2 * self.chunk_size and self.options.max_concurrency > 1
+
+    def parallel_upload(self, size: int) -> bool:
+        """Whether ``size`` bytes go as a parallel composite upload (``parallel_upload_mb``)."""
+        wanted = self.options.parallel_upload_mb
+        return (wanted is not None and size >= max(wanted * MB, 2 * self.chunk_size)
+                and self.options.max_concurrency > 1)
+
+    def streamed(self, size: int) -> bool:
+        """Whether ``size`` bytes are sent streamed from disk rather than read into memory."""
+        return size >= self.chunk_size
 
     def part_size(self, size: int, *, limit: int = MAX_RANGE) -> int:
         """Bytes per part or range when moving ``size`` bytes in parallel.
@@ -99,7 +110,7 @@ def connect(options: GcsOptions | None) -> GcsConnection:
         _http=session, client_options=client_options or None,
         client_info=ClientInfo(user_agent=f"mldock-gcp/{__version__}"))
     return GcsConnection(options=options, client=client, identity=identity, endpoint=endpoint,
-                         retry=transient_retry())
+                         retry=transient_retry(), session=session)
 
 
 def transient_retry() -> Any:

@@ -122,7 +122,7 @@ def crc32c_of(path: str | Path) -> str:
 
 def _download_one(mover: Mover, obj: RemoteObject, temp: str, meter: TransferProgress) -> None:
     """Into ``temp``, pinned to the listed generation, then size and CRC32C checked."""
-    if mover.conn.parallel(obj.size):
+    if mover.conn.parallel_download(obj.size):
         mover.download_ranges(obj.name, (obj.size, obj.generation), temp, meter)
         if obj.crc32c and crc32c_of(temp) != obj.crc32c:
             raise MldockError(f"gs://{mover.location.bucket}/{obj.name} is corrupt: its CRC32C"
@@ -153,10 +153,10 @@ def _download_all(mover: Mover, objects: list[RemoteObject], dest: Path,
             os.close(fd)
             stack.callback(_unlink, temp)
             staged.append((obj, target, temp))
-        small = [item for item in staged if not mover.conn.parallel(item[0].size)]
+        small = [item for item in staged if not mover.conn.parallel_download(item[0].size)]
         mover.pool_map(lambda item: _download_one(mover, item[0], item[2], meter), small)
         for obj, _, temp in staged:
-            if mover.conn.parallel(obj.size):
+            if mover.conn.parallel_download(obj.size):
                 _download_one(mover, obj, temp, meter)
         for _, target, temp in staged:
             os.chmod(temp, 0o644)

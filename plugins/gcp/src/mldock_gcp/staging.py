@@ -45,10 +45,10 @@ def stage_folder(store: GcsArtifactStore, folder: Path, digest: str, *,
             mover.upload_file(lambda: open(path, "rb"), manifest[rel]["size"],  # noqa: SIM115
                               f"{prefix}/{rel}", meter)
 
-        small = [rel for rel in files if not mover.conn.parallel(manifest[rel]["size"])]
+        small = [rel for rel in files if not mover.conn.parallel_upload(manifest[rel]["size"])]
         mover.pool_map(send, small)
         for rel in files:
-            if mover.conn.parallel(manifest[rel]["size"]):
+            if mover.conn.parallel_upload(manifest[rel]["size"]):
                 send(rel)
         mover.count(bytes_sent=total)
         mover.put_bytes(marker, manifest_bytes(manifest), content_type="application/json")

@@ -1,16 +1,18 @@
 """Moving objects between local files and Cloud Storage, in parallel, verified.
 
 The base store (:class:`mldock.cas.ContentAddressedStore`) decides what to send and checks the
-SHA-256 of what arrives; this module makes the requests:
+SHA-256 of what arrives; this module makes the requests, ``max_concurrency`` at a time:
 
-* **Small objects** (below two ``chunk_mb`` chunks) go in one request each, ``max_concurrency``
-  at a time. The bytes are read once, checked against the SHA-256 the base computed (a file that
-  changed since cannot be stored under the old name), and sent with their CRC32C, which Cloud
-  Storage checks before it keeps them.
-* **Big objects** are a *parallel composite upload*: ``max_concurrency`` parts are sent at once
-  as temporary objects (each a resumable upload in ``chunk_mb`` chunks, CRC32C-checked), joined by
-  one ``compose`` request (an object appears whole or not at all) and deleted. The source's size
-  and mtime are compared after the upload; a file that changed meanwhile is withdrawn.
+* **Small objects** (below ``chunk_mb``) go in one request each. The bytes are read once, checked
+  against the SHA-256 the base computed (a file that changed since cannot be stored under the old
+  name), and sent with their CRC32C, which Cloud Storage checks before it keeps them.
+* **Bigger objects** are streamed from disk in one resumable request each
+  (:mod:`mldock_gcp.streaming`: flat memory, resumed where a dropped connection left off, the
+  CRC32C of the bytes read compared with the stored object's). From ``parallel_upload_mb`` on
+  (off by default; see :class:`~mldock_gcp.config.GcsOptions` for the costs) they are a
+  *parallel composite upload*: ``max_concurrency`` parts sent at once as temporary objects,
+  joined by one ``compose`` (an object appears whole or not at all) and deleted. Either way the
+  source's size and mtime are compared afterwards; a file that changed meanwhile is withdrawn.
 * Blobs are created with ``ifGenerationMatch=0``: a blob another writer stored first is left as
   it is (same name, same bytes), and is never rewritten; only a damaged one (wrong size) is
   replaced, pinned to the generation that was seen.
@@ -46,6 +48,7 @@ from mldock.cas.layout import changed
 from mldock_gcp.connection import COMPOSE_LIMIT, TIMEOUT, GcsConnection
 from mldock_gcp.errors import is_missing, translated
 from mldock_gcp.location import GcsLocation
+from mldock_gcp.streaming import FileSlice, stream_upload
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,46 +81,6 @@ class MeteredWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         self.handle.write(data)
         self.meter.add(len(data))
-        return len(data)
-
-
-class FileSlice(io.RawIOBase):
-    """``length`` bytes of a file from ``offset``, seekable within the slice (a resumable upload
-    rewinds to resend a chunk); reads are reported to a meter, rewinds subtracted."""
-
-    def __init__(self, handle: BinaryIO, offset: int, length: int, meter: TransferProgress):
-        self.handle, self.offset, self.length, self.meter = handle, offset, length, meter
-        self.position = 0
-        handle.seek(offset)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        target = max(0, min(self.length, base + position))
-        if target < self.position:  # bytes to send again: progress goes back
-            self.meter.add(target - self.position)
-        self.position = target
-        self.handle.seek(self.offset + target)
-        return target
-
-    def read(self, size: int = -1) -> bytes:
-        left = self.length - self.position
-        data = self.handle.read(left if size is None or size < 0 else min(size, left))
-        self.position += len(data)
-        self.meter.add(len(data))
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
         return len(data)
 
 
@@ -237,12 +200,12 @@ class Mover:
 
     # --- upload ---------------------------------------------------------------------------------
     def upload_blobs(self, sources: list[BlobSource], meter: TransferProgress) -> None:
-        """Store every file source as its blob: small ones in parallel, then big ones one by
-        one, each in parallel parts."""
-        small = [s for s in sources if not self.conn.parallel(s.size)]
+        """Store every file source as its blob, ``max_concurrency`` at a time; files for a
+        parallel composite upload after them, one by one, each in parallel parts."""
+        small = [s for s in sources if not self.conn.parallel_upload(s.size)]
         self.pool_map(lambda s: self._put_small_blob(s, meter), small)
         for source in sources:
-            if self.conn.parallel(source.size):
+            if self.conn.parallel_upload(source.size):
                 self.upload_composite(source.open, source.size, self.blob_key(source.sha256),
                                       meter, exclusive=True)
                 if not source.unchanged():
@@ -250,6 +213,13 @@ class Mover:
                     raise changed(source.label)
 
     def _put_small_blob(self, source: BlobSource, meter: TransferProgress) -> None:
+        if self.conn.streamed(source.size):  # not parallel, too big to hold: one stream
+            self.send_stream(source.open, 0, source.size, self.blob_key(source.sha256), meter,
+                             exclusive=True)
+            if not source.unchanged():
+                self.delete(self.blob_key(source.sha256))
+                raise changed(source.label)
+            return
         with source.open() as handle:
             data = handle.read()
         if sha256_bytes(data) != source.sha256 or len(data) != source.size:
@@ -286,9 +256,12 @@ class Mover:
 
     def upload_file(self, opener: Callable[[], BinaryIO], size: int, name: str,
                     meter: TransferProgress) -> None:
-        """A plain object (staged data): one request, or parallel parts when big."""
-        if self.conn.parallel(size):
+        """A plain object (staged data): one request, one stream, or parallel parts."""
+        if self.conn.parallel_upload(size):
             self.upload_composite(opener, size, name, meter, exclusive=False)
+            return
+        if self.conn.streamed(size):
+            self.send_stream(opener, 0, size, name, meter, exclusive=False)
             return
         with opener() as handle:
             data = handle.read()
@@ -306,12 +279,7 @@ class Mover:
 
         def send(index: int) -> None:
             offset, length = spans[index]
-            parts[index].chunk_size = self.conn.chunk_size
-            with opener() as handle:
-                parts[index].upload_from_file(FileSlice(handle, offset, length, meter),
-                                              size=length,
-                                              content_type=OCTET, timeout=TIMEOUT,
-                                              retry=self.conn.retry)
+            self.send_stream(opener, offset, length, parts[index].name, meter, exclusive=False)
             self.count(parts_sent=1)
 
         try:
@@ -322,6 +290,20 @@ class Mover:
                 parts, if_generation_match=condition, timeout=TIMEOUT, retry=self.conn.retry))
         finally:
             self.pool_map(lambda blob: self.delete(blob.name), parts)
+
+    def send_stream(self, opener: Callable[[], BinaryIO], offset: int, length: int, name: str,
+                    meter: TransferProgress, *, exclusive: bool) -> None:
+        """``length`` bytes of a file from ``offset`` as object ``name``, in one streamed
+        request, CRC32C-checked (:mod:`mldock_gcp.streaming`)."""
+        blob = self.bucket.blob(name)
+
+        def send(condition: Any) -> None:
+            with opener() as handle:
+                stream_upload(self.conn.session, blob, FileSlice(handle, offset, length, meter),
+                              content_type=OCTET, if_generation_match=condition,
+                              timeout=TIMEOUT, retry=self.conn.retry)
+
+        self._create(blob, exclusive, length, send)
 
     def delete(self, name: str) -> None:
         """Remove an object; one already gone is fine."""
@@ -346,10 +328,10 @@ class Mover:
 
     def download_blobs(self, downloads: list[BlobDownload], meter: TransferProgress) -> None:
         """Blobs into their staging files; the base store verifies their SHA-256."""
-        small = [d for d in downloads if not self.conn.parallel(d.size)]
+        small = [d for d in downloads if not self.conn.parallel_download(d.size)]
         self.pool_map(lambda d: self._get_small_blob(d, meter), small)
         for download in downloads:
-            if self.conn.parallel(download.size):
+            if self.conn.parallel_download(download.size):
                 found = self.size_of(self.blob_key(download.sha256))
                 if found is None:
                     raise BlobMissingError(download.sha256)
