@@ -41,16 +41,28 @@ The fake (``VertexFake``)
 
 What it serves
 --------------
-* ``POST /token`` (JWT-bearer grant).
-* Vertex AI v1 under ``/v1/projects/P/locations/L/``: ``customJobs`` (create runs the
-  containers; get, list, ``:cancel``, delete), ``operations/*`` (get, ``:wait``; also ``/ui/``).
-* Cloud Logging ``POST /v2/entries:list`` (filters: comparisons joined by AND).
+* ``POST /token`` (JWT-bearer grant of a service-account key; self-signed JWTs accepted too).
+* Vertex AI v1 under ``/v1/projects/P/locations/L/``: ``customJobs`` (create runs one container
+  per replica with ``CLUSTER_SPEC``/``TF_CONFIG``/``AIP_*``; get, list, ``:cancel``, delete),
+  ``models:upload`` (operation), models get/list/delete, ``endpoints`` create/get/list/patch/
+  delete, ``:deployModel`` (starts the serving container; done when its health route answers),
+  ``:undeployModel``, ``:predict``, ``:rawPredict`` (raw body, or the GAPIC ``httpBody`` form),
+  ``batchPredictionJobs`` (JSONL/CSV from the GCS emulator → ``predictions_00001.jsonl``; get,
+  list, ``:cancel``, delete), ``operations/*`` (get, ``:wait``; also under ``/ui/``).
+  List calls take ``filter`` (comparisons joined by AND), ``pageSize``, ``pageToken``.
+* Cloud Logging ``POST /v2/entries:list``: job replicas' lines (``resource.labels.job_id``).
+* Artifact Registry ``/v1/projects/P/locations/L/repositories[?repositoryId=]`` (create is an
+  operation), Resource Manager ``GET /v3/projects/P``, Service Usage
+  ``GET /v1/projects/P/services/S`` (``fake.disabled_services`` answers DISABLED).
+* Knobs: ``deploy_timeout_s`` (health wait), ``operation_delay_s`` (operations finish after it,
+  so clients really poll), ``require_auth``.
 
 What it cannot check
 --------------------
-IAM (every caller may do everything, unless a fault says otherwise), quotas, which machine types
-and accelerators a region really has, Cloud Storage FUSE (``/gcs/…`` is not mounted: containers
-reach the emulator through ``STORAGE_EMULATOR_HOST``), VPC networks, CMEK, Spot preemption.
+IAM (every caller may do everything, unless a fault says otherwise), quotas, autoscaling (one
+serving container per deployed model whatever the replica counts; a batch job runs one), which
+machine types and accelerators a region really has, Cloud Storage FUSE (``/gcs/…`` is not
+mounted: containers reach the emulator through ``STORAGE_EMULATOR_HOST``), VPC networks, CMEK, Spot preemption.
 """
 
 from vertex_fake.errors import ApiError, error_info
