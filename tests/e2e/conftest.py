@@ -41,7 +41,7 @@ def runs_json(project: Path) -> list[dict]:
     return json.loads(mldock("runs", "list", "--json", cwd=project).stdout)
 
 
-@pytest.fixture(name="mldock")
+@pytest.fixture(name="mldock", scope="session")
 def mldock_fixture():
     """Run the real CLI: ``mldock("train", cwd=project)``."""
     return mldock

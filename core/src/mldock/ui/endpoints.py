@@ -72,5 +72,20 @@ class EndpointsView:
                     rows.append({"env": env, "deployer": None, "endpoints": [],
                                  "error": f"no answer within {ASK_TIMEOUT_S:.0f} s"})
             pool.shutdown(wait=False, cancel_futures=True)
-            self._rows, self._at = rows, self.clock()
-            return rows
+            self._rows, self._at = _merge_same(rows), self.clock()
+            return self._rows
+
+
+def _merge_same(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Environments that reach the same deployer and see the same endpoints (the base config and
+    a ``dev`` overlay both deploying locally) are one row naming them all."""
+    merged: list[dict[str, Any]] = []
+    for row in rows:
+        same = next((m for m in merged if not row["error"] and not m["error"]
+                     and m["deployer"] == row["deployer"]
+                     and m["endpoints"] == row["endpoints"]), None)
+        if same is None:
+            merged.append({**row, "envs": [row["env"]]})
+        else:
+            same["envs"].append(row["env"])
+    return merged

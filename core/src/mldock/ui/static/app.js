@@ -5,6 +5,7 @@
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
                 "#db2777", "#4b5563", "#65a30d"];
 const LIVE_MS = 2000;
+const IDLE_MS = 10000;
 const body = document.body;
 const main = document.getElementById("main");
 
@@ -125,7 +126,8 @@ function renderRuns() {
       return;
     }
     drawTable(data);
-    if (data.running > 0) timer = setTimeout(load, LIVE_MS);  // live while something trains
+    // live: every 2 s while something trains, every 10 s otherwise (a new run shows up)
+    timer = setTimeout(load, data.running > 0 ? LIVE_MS : IDLE_MS);
   }
   function sortBy(key) {
     state = {...state, page: 1, sort: key,
@@ -372,7 +374,7 @@ async function renderEndpoints() {
     return;
   }
   const rows = data.environments.flatMap((env) => {
-    const name = env.env || "(base config)";
+    const name = env.envs.map((e) => e || "(base config)").join(", ");
     if (env.error) return [el("tr", {"data-env": name}, el("td", {}, name), el("td", {}, env.deployer || ""),
       el("td", {colspan: 4, class: "error"}, env.error))];
     if (!env.endpoints.length) return [el("tr", {"data-env": name}, el("td", {}, name), el("td", {}, env.deployer),
