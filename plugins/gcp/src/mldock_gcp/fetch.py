@@ -45,11 +45,16 @@ class RemoteObject:
     size: int
     generation: int
     crc32c: str | None
+    gzipped: bool = False  # Content-Encoding: gzip (served decompressed: never in ranges)
 
 
 def _remote(blob: Any, rel: str) -> RemoteObject:
     return RemoteObject(rel, blob.name, int(blob.size or 0), int(blob.generation or 0),
-                        blob.crc32c)
+                        blob.crc32c, (blob.content_encoding or "").lower() == "gzip")
+
+
+def _ranged(mover: Mover, obj: RemoteObject) -> bool:
+    return mover.conn.parallel_download(obj.size) and not obj.gzipped
 
 
 def _list(mover: Mover, loc: GcsLocation, uri: str) -> list[RemoteObject]:
@@ -122,7 +127,7 @@ def crc32c_of(path: str | Path) -> str:
 
 def _download_one(mover: Mover, obj: RemoteObject, temp: str, meter: TransferProgress) -> None:
     """Into ``temp``, pinned to the listed generation, then size and CRC32C checked."""
-    if mover.conn.parallel_download(obj.size):
+    if _ranged(mover, obj):
         mover.download_ranges(obj.name, (obj.size, obj.generation), temp, meter)
         if obj.crc32c and crc32c_of(temp) != obj.crc32c:
             raise MldockError(f"gs://{mover.location.bucket}/{obj.name} is corrupt: its CRC32C"
@@ -134,7 +139,7 @@ def _download_one(mover: Mover, obj: RemoteObject, temp: str, meter: TransferPro
             blob.download_to_file(MeteredWriter(handle, meter), timeout=TIMEOUT,
                                   retry=mover.conn.retry)
     size = os.path.getsize(temp)
-    if size != obj.size:
+    if size != obj.size and not obj.gzipped:  # gzip: stored compressed, served inflated
         raise MldockError(f"gs://{mover.location.bucket}/{obj.name}: got {size} bytes, the"
                           f" listing says {obj.size}", hint="fetch again; the object may be"
                           " changing")
@@ -153,10 +158,10 @@ def _download_all(mover: Mover, objects: list[RemoteObject], dest: Path,
             os.close(fd)
             stack.callback(_unlink, temp)
             staged.append((obj, target, temp))
-        small = [item for item in staged if not mover.conn.parallel_download(item[0].size)]
+        small = [item for item in staged if not _ranged(mover, item[0])]
         mover.pool_map(lambda item: _download_one(mover, item[0], item[2], meter), small)
         for obj, _, temp in staged:
-            if mover.conn.parallel_download(obj.size):
+            if _ranged(mover, obj):
                 _download_one(mover, obj, temp, meter)
         for _, target, temp in staged:
             os.chmod(temp, 0o644)

@@ -48,7 +48,7 @@ from mldock.cas.layout import changed
 from mldock_gcp.connection import COMPOSE_LIMIT, TIMEOUT, GcsConnection
 from mldock_gcp.errors import is_missing, translated
 from mldock_gcp.location import GcsLocation
-from mldock_gcp.streaming import FileSlice, stream_upload
+from mldock_gcp.streaming import FileSlice, fetch_range, media_url, stream_upload
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -357,17 +357,14 @@ class Mover:
         """``max_concurrency`` ranges at once, each written in place, all of one generation."""
         size, generation = found
         step = self.conn.part_size(size)
-        blob = self.bucket.blob(name, generation=generation)
+        url = media_url(self.conn.endpoint, self.location.bucket, name, generation,
+                        self.conn.options.project)
         with open(path, "wb") as handle:
             handle.truncate(size)
 
         def fetch(offset: int) -> None:
-            with open(path, "r+b") as handle:
-                handle.seek(offset)
-                blob.download_to_file(MeteredWriter(handle, meter), start=offset,
-                                      end=min(size, offset + step) - 1, raw_download=True,
-                                      checksum=None, timeout=TIMEOUT, retry=self.conn.retry)
+            fetch_range(self.conn.session, url, offset, min(size, offset + step) - 1, path,
+                        meter, timeout=TIMEOUT)
             self.count(ranges_fetched=1)
 
         self.pool_map(fetch, list(range(0, size, step)))
-
