@@ -63,10 +63,12 @@ def make_store(gcs_bucket: str, gcs_options: Any) -> Callable[..., Any]:
 
 class CuttingProxy:
     """A TCP proxy on loopback to the emulator that drops one connection mid-request: the first
-    one whose client has sent more than ``cut_after`` bytes (a big upload's body)."""
+    one whose client has sent more than ``cut_after`` bytes (a big upload's body). With
+    ``flip=True`` it instead flips one bit there and lets the request go on (bytes damaged on
+    the way, as a faulty NIC or middlebox would)."""
 
-    def __init__(self, target: tuple[str, int], cut_after: int):
-        self.target, self.cut_after = target, cut_after
+    def __init__(self, target: tuple[str, int], cut_after: int, flip: bool = False):
+        self.target, self.cut_after, self.flip = target, cut_after, flip
         self.cuts = 0
         self.uploaded = 0  # bytes clients sent through the proxy, all connections together
         self._lock = threading.Lock()
@@ -89,12 +91,14 @@ class CuttingProxy:
         sent = 0
         with contextlib.suppress(OSError):
             while data := source.recv(1 << 16):
+                if cut and self.flip and sent + len(data) > self.cut_after and self._take_cut():
+                    data = data[:-1] + bytes([data[-1] ^ 0x01])
                 target.sendall(data)
                 sent += len(data)
                 if cut:
                     with self._lock:
                         self.uploaded += len(data)
-                if cut and sent > self.cut_after and self._take_cut():
+                if cut and not self.flip and sent > self.cut_after and self._take_cut():
                     for end in (source, target):
                         with contextlib.suppress(OSError):
                             end.shutdown(socket.SHUT_RDWR)
@@ -111,13 +115,14 @@ class CuttingProxy:
 
 
 @pytest.fixture
-def cutting_proxy(gcs_emulator: str) -> Iterator[Callable[[int], CuttingProxy]]:
-    """``cutting_proxy(cut_after)``: a started :class:`CuttingProxy` to the emulator."""
+def cutting_proxy(gcs_emulator: str) -> Iterator[Callable[..., CuttingProxy]]:
+    """``cutting_proxy(cut_after, flip=False)``: a started :class:`CuttingProxy` to the
+    emulator."""
     started: list[CuttingProxy] = []
 
-    def start(cut_after: int) -> CuttingProxy:
+    def start(cut_after: int, flip: bool = False) -> CuttingProxy:
         host, port = gcs_emulator.removeprefix("http://").rsplit(":", 1)
-        proxy = CuttingProxy((host, int(port)), cut_after)
+        proxy = CuttingProxy((host, int(port)), cut_after, flip)
         threading.Thread(target=proxy.server.serve_forever, daemon=True).start()
         started.append(proxy)
         return proxy

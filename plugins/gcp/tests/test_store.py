@@ -139,6 +139,19 @@ def test_a_dropped_upload_resumes_where_it_broke_off(make_store, cutting_proxy, 
     assert stored == data
 
 
+def test_bytes_damaged_on_the_way_are_not_stored(make_store, cutting_proxy, gcs, gcs_bucket,
+                                                 tmp_path):
+    """One bit flipped in a streamed upload's body: the stored object's CRC32C is not the one
+    of the bytes read, so it is deleted and nothing is published."""
+    proxy = cutting_proxy(2 * MB, flip=True)
+    store = make_store("flipped", endpoint_url=proxy.url)
+    (tmp_path / "big.bin").write_bytes(os.urandom(3 * MB))
+    with pytest.raises(MldockError, match=r"CRC32C") as info:
+        store.put_file(tmp_path / "big.bin", "m")
+    assert proxy.cuts == 1 and "\n" not in str(info.value)
+    assert names(gcs, gcs_bucket, "flipped/") == []  # no blob, no reference
+
+
 def test_parallel_composite_upload_when_asked(make_store, gcs, gcs_bucket, tmp_path):
     store = make_store("big", parallel_upload_mb=2)
     data = os.urandom(5 * MB + 12345)
