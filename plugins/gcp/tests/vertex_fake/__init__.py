@@ -62,7 +62,8 @@ What it cannot check
 IAM (every caller may do everything, unless a fault says otherwise), quotas, autoscaling (one
 serving container per deployed model whatever the replica counts; a batch job runs one), which
 machine types and accelerators a region really has, Cloud Storage FUSE (``/gcs/…`` is not
-mounted: containers reach the emulator through ``STORAGE_EMULATOR_HOST``), VPC networks, CMEK, Spot preemption.
+mounted: containers reach the emulator through ``STORAGE_EMULATOR_HOST``), VPC networks, CMEK,
+Spot preemption.
 """
 
 from vertex_fake.errors import ApiError, error_info
