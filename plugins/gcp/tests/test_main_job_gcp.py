@@ -210,7 +210,8 @@ def test_deploy_predict_batch_undeploy(line, vertex_clients):
     JSON Lines and CSV → undeploy, all through the CLI, on the model trained on Vertex."""
     run_id = line.trained.get("gcp") or train(line, "gcp", 1)
     values = [2.5, 4.0, 12.0]  # the template's sample.json / sample.csv
-    want = pytest.approx(expected(line, run_id, values))
+    predicted = expected(line, run_id, values)
+    want = pytest.approx(predicted)
     try:
         deployed = line.run("--env", "gcp", "deploy", "--run", run_id)
         url = deployed.stdout.strip()
@@ -228,21 +229,21 @@ def test_deploy_predict_batch_undeploy(line, vertex_clients):
         answer = json.loads(line.run("--env", "gcp", "predict", "--data", "sample.json").stdout)
         assert answer == {"predictions": want}
         csv = json.loads(line.run("--env", "gcp", "predict", "--data", "sample.csv").stdout)
-        assert csv == {"predictions": want}
+        assert csv == want  # CSV answers as the local endpoint answers it: the bare list
         listed = line.json("--env", "gcp", "deploy", "--list", "--json")
         assert [(d["name"], d["status"], d["run_id"]) for d in listed if d["name"] == PROJECT] \
             == [(PROJECT, "ready", run_id)]
-        batch_over(line, run_id, values, want)
+        batch_over(line, run_id, values, predicted)
     finally:
         line.run("--env", "gcp", "undeploy", check=False)
     listed = line.json("--env", "gcp", "deploy", "--list", "--json")
     assert PROJECT not in [d["name"] for d in listed]
-    left = [m.display_name for m in vertex_clients.model.list_models(
-        parent=vertex_clients.parent, filter=f'labels.mldock-project="{PROJECT}"')]
+    left = [m.display_name for m in vertex_clients.model.list_models(request={
+        "parent": vertex_clients.parent, "filter": f'labels.mldock-project="{PROJECT}"'})]
     assert left == [], f"models left behind: {left}"
 
 
-def batch_over(line: Line, run_id: str, values: list[float], want: Any) -> None:
+def batch_over(line: Line, run_id: str, values: list[float], want: list[float]) -> None:
     """``mldock --env gcp batch`` over a JSON Lines folder and a CSV file on the emulator; the
     predictions read back from the output folder Vertex names."""
     client = storage(line.gcs)
