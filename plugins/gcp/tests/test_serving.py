@@ -8,6 +8,7 @@ tests read each one back, field by field.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from typing import Any
 
@@ -327,3 +328,26 @@ def test_a_failed_deploy_keeps_the_old_model_and_removes_what_it_made(
         endpoints.deploy(request(fresh, uri, run="run2"), image=trained.image, artifact_uri=uri)
     assert endpoints.find(fresh) is None  # the endpoint it created is gone too
     endpoints.undeploy(name)
+
+
+@pytest.mark.docker
+def test_a_model_that_cannot_load_fails_the_deploy_in_one_line(
+        endpoints, vertex_clients, trained, staging, tmp_path):
+    """The operation's error (the container exited) is one line; nothing is left behind."""
+    broken = tmp_path / "broken"
+    shutil.copytree(trained.model_dir, broken)
+    (broken / "model.json").write_text("not json")
+    uri = artifact_uri(endpoints.clients, model_uri="", model_dir=str(broken), run_id="bad",
+                       staging=staging)
+    name = endpoint_name()
+    broken_request = DeployRequest(name=name, image=trained.image, model_uri=uri, run_id="bad",
+                                   environment={"MLDOCK_LOAD_FAILURE_GRACE": "0"},
+                                   options={"project": "proj"})
+    with pytest.raises(MldockError) as info:
+        endpoints.deploy(broken_request, image=trained.image, artifact_uri=uri)
+    message = info.value.message
+    assert message.startswith("cannot deploy model projects/") and "\n" not in message
+    assert "never became ready" in message
+    assert endpoints.find(name) is None
+    assert not [m for m in vertex_clients.model.list_models(parent=vertex_clients.parent)
+                if m.labels.get("mldock-endpoint") == name]
