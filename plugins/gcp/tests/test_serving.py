@@ -20,14 +20,9 @@ from mldock.interfaces import DeployRequest
 from mldock_gcp.clients import CredentialChain, VertexClients
 from mldock_gcp.config import VertexOptions
 from mldock_gcp.modeldata import artifact_uri
-from mldock_gcp.serving import (
-    Endpoints,
-    container_error,
-    instances_payload,
-    integral,
-    model_resource,
-    wait_operation,
-)
+from mldock_gcp.models import model_resource, wait_operation
+from mldock_gcp.prediction import container_error, instances_payload, integral
+from mldock_gcp.serving import Endpoints
 from trained_model import TrainedModel, build_and_train, remove_image
 
 IMAGE = "us-central1-docker.pkg.dev/p/mldock/proj@sha256:" + "cd" * 32

@@ -26,8 +26,8 @@ from mldock_gcp.clients import VertexClients
 from mldock_gcp.config import VertexOptions
 from mldock_gcp.errors import translated
 from mldock_gcp.modeldata import split_uri, storage_client
+from mldock_gcp.models import delete_model, model_resource, upload_model
 from mldock_gcp.names import display_name, labels, stamp
-from mldock_gcp.serving import delete_model, model_resource, upload_model
 
 ROLE = "batch"
 FORMATS = {"text/csv": "csv", "application/jsonlines": "jsonl", "application/jsonl": "jsonl",

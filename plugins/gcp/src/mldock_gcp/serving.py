@@ -17,9 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import re
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from mldock.errors import MldockError, NotFoundError
@@ -29,6 +27,7 @@ from mldock.runtime.names import ENV_RUN_ID
 from mldock_gcp.clients import VertexClients
 from mldock_gcp.config import VertexOptions
 from mldock_gcp.errors import translated
+from mldock_gcp.models import delete_model, model_resource, upload_model, wait_operation
 from mldock_gcp.names import (
     LABEL_ENDPOINT,
     LABEL_ROLE,
@@ -38,88 +37,16 @@ from mldock_gcp.names import (
     labels,
     stamp,
 )
+from mldock_gcp.prediction import (
+    CONTAINER_ERRORS,
+    container_error,
+    instances_payload,
+    integral,
+    is_google_error,
+)
 
-SERVING_PORT = 8080  # the runtime's default; Vertex passes it again as AIP_HTTP_PORT
-PREDICT_ROUTE = "/predict"  # the runtime answers these (and $AIP_PREDICT_ROUTE / _HEALTH_ROUTE)
-HEALTH_ROUTE = "/health"
 ROLE = "serving"
 ENDPOINTS_HINT = "see 'mldock --env gcp deploy --list'"
-CONTAINER_ERRORS = (400, 413, 415, 422, 500)  # codes the runtime itself answers with
-EXACT_INT = 2 ** 53
-
-
-# --- operations -------------------------------------------------------------------------------
-
-
-def wait_operation(operation: Any, *, action: str, resource: str | None = None,
-                   timeout_s: float, poll_s: float) -> Any:
-    """The result of a long-running operation, polled every ``poll_s`` for ``timeout_s`` at most.
-
-    Its error (Vertex's ``google.rpc.Status``) becomes one :class:`MldockError` line. A timeout
-    leaves the operation running on Vertex (it may still succeed) and says so.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with translated(action, resource=resource):
-            if operation.done():
-                return operation.result()
-        if time.monotonic() >= deadline:
-            name = getattr(getattr(operation, "operation", None), "name", "") or "its operation"
-            raise MldockError(f"cannot {action}: still running after {timeout_s:g} s ({name})",
-                              hint="it may still finish on Vertex AI: check 'mldock --env gcp"
-                                   " deploy --list', or raise deploy_timeout_s")
-        time.sleep(poll_s)
-
-
-def model_resource(*, name: str, image: str, artifact_uri: str, labels: Mapping[str, str],
-                   environment: Mapping[str, str], options: VertexOptions) -> Any:
-    """The Vertex ``Model`` to upload: the image serving ``artifact_uri`` on the runtime's port
-    and routes. Vertex adds the ``AIP_*`` variables itself (the runtime detects Vertex by them);
-    it refuses user variables starting with ``AIP_``, so none is set here."""
-    from google.cloud import aiplatform_v1 as aip
-
-    spec = aip.ModelContainerSpec(
-        image_uri=image, env=[aip.EnvVar(name=k, value=str(v)) for k, v in environment.items()],
-        ports=[aip.Port(container_port=SERVING_PORT)], predict_route=PREDICT_ROUTE,
-        health_route=HEALTH_ROUTE)
-    model = aip.Model(display_name=name, artifact_uri=artifact_uri, container_spec=spec,
-                      labels=dict(labels))
-    if options.encryption_key:
-        model.encryption_spec = aip.EncryptionSpec(kms_key_name=options.encryption_key)
-    return model
-
-
-def upload_model(clients: VertexClients, model: Any, *, timeout_s: float,
-                 poll_s: float) -> str:
-    """Upload ``model`` (ModelService.UploadModel, an operation); its resource name."""
-    with translated(f"upload model {model.display_name}", resource=f"model {model.display_name}"):
-        operation = clients.models.upload_model(parent=clients.parent, model=model)
-    done = wait_operation(operation, action=f"upload model {model.display_name}",
-                          timeout_s=timeout_s, poll_s=poll_s)
-    return str(done.model)
-
-
-def delete_model(clients: VertexClients, model: str, *, timeout_s: float, poll_s: float) -> None:
-    """Delete a model; one that is gone already is fine."""
-    try:
-        with translated(f"delete model {model}", resource=f"model {model}"):
-            operation = clients.models.delete_model(name=model)
-        wait_operation(operation, action=f"delete model {model}", resource=f"model {model}",
-                       timeout_s=timeout_s, poll_s=poll_s)
-    except NotFoundError:
-        pass
-
-
-def integral(value: Any) -> Any:
-    """JSON from a protobuf ``Value`` with whole numbers as ints again: ``Value`` holds every
-    number as a double (``2`` arrives as ``2.0``), while the runtime answers ``2`` locally."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < EXACT_INT:
-        return int(value)
-    if isinstance(value, list):
-        return [integral(item) for item in value]
-    if isinstance(value, dict):
-        return {key: integral(item) for key, item in value.items()}
-    return value
 
 
 class Endpoints:
@@ -379,46 +306,3 @@ class Endpoints:
                 raise error
         return Prediction(answer.content, answer.headers.get("Content-Type", ""),
                           answer.status_code)
-
-
-def instances_payload(body: bytes, content_type: str) -> dict[str, Any] | None:
-    """``{"instances": …, "parameters": …}`` when ``body`` is such a JSON object, else None."""
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        return None
-    try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(decoded, dict) or not isinstance(decoded.get("instances"), list) or \
-            set(decoded) - {"instances", "parameters"}:
-        return None
-    return decoded
-
-
-def is_google_error(answer: Any) -> bool:
-    """Whether an HTTP answer is Vertex's own error (``{"error": {"code", "status"…}}``) rather
-    than the container's (the runtime answers ``{"error": "text"}``)."""
-    try:
-        error = answer.json().get("error")
-    except (ValueError, AttributeError):
-        return answer.status_code in (401, 403, 404, 429, 503)
-    return isinstance(error, dict)
-
-
-PREFIX = re.compile(r"^[A-Z]+ https?://\S+: ")
-
-
-def container_error(code: int, message: str) -> Prediction:
-    """The serving container's error, as the runtime's JSON ``{"error": …}`` with its status.
-
-    Vertex forwards the container's body as the message text (api-core prefixes the URL)."""
-    text = PREFIX.sub("", message.strip())
-    for _ in range(3):  # the runtime's {"error": …}, possibly inside Vertex's own wrapping
-        try:
-            inner = json.loads(text)
-        except (ValueError, RecursionError):
-            break
-        if not isinstance(inner, dict) or not isinstance(inner.get("error"), str):
-            break
-        text = inner["error"]
-    return Prediction(json.dumps({"error": text}).encode("utf-8"), "application/json", code)
