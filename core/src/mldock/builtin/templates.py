@@ -1,4 +1,5 @@
-"""Built-in plugin ``core-templates``: the ``sklearn`` and ``minimal`` project templates."""
+"""Built-in plugin ``core-templates``: the project templates (``sklearn``, ``pytorch``, ``xgboost``,
+``minimal``) and the ``plugin`` package template."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from mldock.records import TemplateRecord
 
 TEMPLATES = {
     "sklearn": "scikit-learn classifier on a small tabular data set (the default)",
+    "pytorch": "PyTorch network trained data-parallel (DDP) on one or several hosts",
+    "xgboost": "gradient-boosted trees (XGBoost) on tabular data, with early stopping",
     "minimal": "train/predict skeleton with no framework",
     "plugin": "an mldock plugin package: an artifact store with conformance tests",
 }
