@@ -46,7 +46,7 @@ credentials_file = "env:{key_variable}"
 deploy_timeout_s = 600
 
 [env.{env}.storage]
-uri = "gs://{bucket}/{{project}}"
+uri = "gs://{bucket}/{name}"
 
 [env.{env}.storage.gcs]
 endpoint_url = "{gcs}"
@@ -96,7 +96,7 @@ def line(docker_engine, vertex_fake_server, gcp_registry, gcs_emulator, make_gcs
     bucket = make_gcs_bucket("mldock-gcp-e2e")
     mldock("init", PROJECT, "--template", "minimal", "--no-input", cwd=root, env=env)
     folder = root / PROJECT
-    values = {"project": vertex_fake_server.project, "region": REGION,
+    values = {"project": vertex_fake_server.project, "region": REGION, "name": PROJECT,
               "api": vertex_fake_server.url, "registry": gcp_registry.host,
               "key_variable": KEY_VARIABLE, "bucket": bucket, "gcs": gcs_emulator}
     with open(folder / "mldock.toml", "a", encoding="utf-8") as toml:
@@ -277,6 +277,34 @@ def read_predictions(client: Any, folder: str) -> list[float]:
                 if row.strip():
                     found.append(float(json.loads(row)["prediction"]))
     return found
+
+
+def test_a_model_trained_here_is_staged_for_vertex(line, vertex_fake, vertex_clients):
+    """A run trained on this machine (``--no-container``: its model a tree in the ``gs://``
+    store) is fetched by core and copied as a plain folder under the staging bucket's
+    ``models/<run id>/``, where the serving container downloads it."""
+    run_id = line.run("--env", "gcp", "train", "--no-container").stdout.strip().splitlines()[-1]
+    run = line.json("runs", "show", run_id, "--json")
+    assert run["lineage"]["platform"] == "local"
+    name = f"{PROJECT}-here"
+    try:
+        url = line.run("--env", "gcp", "deploy", "--run", run_id, "--name", name).stdout.strip()
+        endpoint = vertex_clients.endpoint.get_endpoint(name=url[len(line.fake.url) + 4:
+                                                                 -len(":predict")])
+        (served,) = endpoint.deployed_models
+        staged = f"gs://{line.bucket}/{PROJECT}/vertex/models/{run_id}"  # <storage>/vertex
+        assert vertex_clients.model.get_model(name=served.model).artifact_uri == staged
+        fitted = read_model(line, staged)
+        assert fitted["manifest"]["run_id"] == run_id
+        answer = json.loads(line.run("--env", "gcp", "predict", "--name", name, "--data",
+                                     "sample.json").stdout)
+        values = [2.5, 4.0, 12.0]
+        assert answer == {"predictions": pytest.approx(
+            [fitted["line"]["slope"] * x + fitted["line"]["intercept"] for x in values])}
+    finally:
+        line.run("--env", "gcp", "undeploy", name, check=False)
+    assert name not in [d["name"] for d in line.json("--env", "gcp", "deploy", "--list",
+                                                     "--json")]
 
 
 def test_doctor_reports_the_gcp_checks(line, vertex_fake):
