@@ -152,7 +152,7 @@ class Endpoints:
         try:
             if endpoint is None:
                 endpoint = self._create_endpoint(name, project, progress)
-            previous = [d.id for d in endpoint.deployed_models]
+            previous = {d.id: d.model.split("@", 1)[0] for d in endpoint.deployed_models}
             new_id = self._deploy_model(endpoint.name, model, request, progress)
         except BaseException:
             self._clean_up(model, endpoint.name if created and endpoint is not None else None)
@@ -160,7 +160,9 @@ class Endpoints:
         progress(f"endpoint {name}: deployed model {new_id} serves all traffic")
         for old in previous:
             self._undeploy_model(endpoint.name, old, progress)
-        self._delete_unused_models(name, keep=model)
+        # only the models this deploy replaced: a model another deploy of the same endpoint
+        # has just uploaded (not deployed yet) must stay
+        self._delete_unused_models(name, among=set(previous.values()))
         with translated(f"read endpoint {name!r}", resource=f"endpoint {name!r}"):
             return self.as_deployment(self.clients.endpoints.get_endpoint(name=endpoint.name))
 
@@ -230,10 +232,10 @@ class Endpoints:
             return [m for m in found if m.labels.get(LABEL_ENDPOINT) == label_value(name)
                     and m.labels.get(LABEL_ROLE) == ROLE]
 
-    def _delete_unused_models(self, name: str, keep: str | None) -> None:
-        """Models of ``name`` no longer deployed (a model still deployed elsewhere stays)."""
+    def _delete_unused_models(self, name: str, among: set[str] | None = None) -> None:
+        """Models of ``name`` (of ``among``, when given) that are no longer deployed."""
         for model in self._owned_models(name):
-            if model.name != keep and not list(model.deployed_models):
+            if (among is None or model.name in among) and not list(model.deployed_models):
                 with contextlib.suppress(MldockError):
                     delete_model(self.clients, model.name,
                                  timeout_s=self.options.deploy_timeout_s, poll_s=self.poll_s)
@@ -258,7 +260,7 @@ class Endpoints:
         for deployed in endpoint.deployed_models:
             self._undeploy_model(endpoint.name, deployed.id, progress)
         self._delete_endpoint(endpoint.name)
-        self._delete_unused_models(name, keep=None)
+        self._delete_unused_models(name)
 
     # --- calling ------------------------------------------------------------------------------
     def predict(self, name: str, body: bytes, *, content_type: str, accept: str) -> Prediction:
