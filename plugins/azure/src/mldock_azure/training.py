@@ -134,15 +134,15 @@ def distribution_of(options: AzureMLOptions) -> Any:
 
 def command_job(job: TrainingJob, options: AzureMLOptions, *, name: str, project: str,
                 channels: Mapping[str, str]) -> Any:
-    """The ``CommandJob`` for ``job`` (see the module docstring); ``channels`` from
-    :func:`input_paths`."""
+    """The command job for ``job`` (see the module docstring), as ``command()`` builds it and
+    ``jobs.create_or_update`` takes it; ``channels`` from :func:`input_paths`."""
     from azure.ai.ml import Input, Output, command
     from azure.ai.ml.entities import Environment
 
     environment = {**options.environment, ENV_RUN_ID: job.run_id, ENV_PROJECT: project,
                    **dict(job.environment)}
     serverless = options.compute is None
-    built = command(
+    return command(
         name=name, display_name=f"{project} {job.run_id}",
         description=f"mldock run {job.run_id} of project {project}",
         experiment_name=experiment_name(project),
@@ -160,7 +160,6 @@ def command_job(job: TrainingJob, options: AzureMLOptions, *, name: str, project
         timeout=options.timeout_s,
         job_tier="Spot" if options.low_priority else None,
     )
-    return built._to_job()  # the builder is a pipeline node; jobs.create_or_update wants a job
 
 
 def model_uri(name: str) -> str:
@@ -256,7 +255,8 @@ class TrainingRunner:
         shown: str | None = None
         while True:
             with translated(f"read job {name}", resource=f"job {name!r}"):
-                status = str(self.clients.ml.jobs.get(name).status or "")
+                found = self.clients.ml.jobs.get(name).status
+            status = str(getattr(found, "value", found) or "")  # a str enum, or a plain str
             if status != shown:
                 progress(f"{name}: status {status}")
                 shown = status
