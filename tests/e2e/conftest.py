@@ -135,3 +135,76 @@ def project_copy(built_project, tmp_path):
     copy = tmp_path / built_project.name
     shutil.copytree(built_project, copy, ignore=shutil.ignore_patterns(".mldock"))
     return copy
+
+
+@pytest.fixture(scope="session")
+def built_template(engine, tmp_path_factory):
+    """``built_template("xgboost")``: (project, image tag) of that template rendered under a name
+    of this session's own (``<template>-<8 hex>``) and built once per session; the pytorch one
+    against a local CPU-only index (:mod:`cpu_torch`, as its README tells users to). Their
+    containers and images are removed at the end, and checked gone."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import cpu_torch
+
+    built: dict[str, tuple[Path, str]] = {}
+
+    def get(template: str) -> tuple[Path, str]:
+        if template not in built:
+            name = f"{template}-{uuid.uuid4().hex[:8]}"
+            root = tmp_path_factory.mktemp(f"template-{template}")
+            mldock("init", name, "--template", template, "--no-input", cwd=root)
+            built[template] = (root / name, "")
+            if template == "pytorch":
+                cpu_torch.use_cpu_torch(root / name, engine)
+            tag = mldock("build", cwd=root / name, timeout=1800).stdout.strip().splitlines()[-1]
+            assert tag.startswith(f"{name}:"), tag
+            built[template] = (root / name, tag)
+        return built[template]
+
+    try:
+        yield get
+    finally:
+        names = [project.name for project, _ in built.values()]
+        for name in names:
+            remove_own(engine, name)
+        left = [thing for name in names for thing in own_leftovers(engine, name)]
+        assert not left, f"the test session left its own Docker objects behind: {left}"
+
+
+def copy_pytest_kit(folder: Path) -> Path:
+    """pytest and its pure-Python dependencies copied into ``folder``: mounted into an image
+    (on PYTHONPATH) they run a project's own tests with the image's interpreter and libraries."""
+    import importlib
+
+    for name in ("pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "pygments"):
+        with contextlib.suppress(ImportError):
+            source = Path(importlib.import_module(name).__file__)
+            if source.name != "__init__.py":  # a single-module distribution (py.py)
+                shutil.copy2(source, folder / source.name)
+                continue
+            shutil.copytree(source.parent, folder / name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def project_tests_in_image(engine, tmp_path_factory):
+    """``project_tests_in_image(project, image)``: the generated project's own ``tests/``, run with
+    the image's Python and libraries (the frameworks are there, not in this environment);
+    returns (exit code, output)."""
+    kit = copy_pytest_kit(tmp_path_factory.mktemp("pytest-kit"))
+
+    def run(project: Path, image: str) -> tuple[int, str]:
+        container = engine.containers.run(
+            image, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], entrypoint="python",
+            working_dir="/project", detach=True, labels={"mldock.project": project.name},
+            environment={"PYTHONPATH": "/opt/pytest-kit", "PYTHONDONTWRITEBYTECODE": "1"},
+            volumes={str(project): {"bind": "/project", "mode": "ro"},
+                     str(kit): {"bind": "/opt/pytest-kit", "mode": "ro"}})
+        try:
+            code = int(container.wait(timeout=900)["StatusCode"])
+            return code, container.logs().decode("utf-8", "replace")
+        finally:
+            container.remove(force=True)
+
+    return run

@@ -1,7 +1,9 @@
 """Built-in deployer ``local``: training and serving containers on the local Docker engine.
 
 Training runs the image exactly as SageMaker does: ``docker run IMAGE train`` with the ``/opt/ml``
-tree of :mod:`mldock.local.opt_ml` mounted; metrics are tailed from the tree while it runs. Serving
+tree of :mod:`mldock.local.opt_ml` mounted; metrics are tailed from the tree while it runs. With
+``options["instance_count"]`` above 1 (``mldock train --instances N``) it runs N hosts as a
+SageMaker job on N instances: :mod:`mldock.local.multihost`. Serving
 runs ``IMAGE serve`` detached with the model mounted at ``/opt/ml/model``, published on 127.0.0.1,
 and waits for ``/ping``. Endpoints are found again through container labels.
 
@@ -158,6 +160,13 @@ class LocalDeployer(Deployer):
               on_metrics: MetricsSink | None = None) -> TrainingResult:
         self._require_image(job.image)
         work_dir = job.options.get("work_dir") or job.output_uri
+        count = int(job.options.get("instance_count") or 1)
+        if count > 1:  # N containers on a private network, laid out as SageMaker's N hosts
+            from mldock.local.multihost import train_hosts
+
+            return train_hosts(self.client, job, count, root=_local_folder(work_dir),
+                               base_name=train_container_name(job.run_id), progress=progress,
+                               on_metrics=on_metrics)
         tree = opt_ml.layout(_local_folder(work_dir), job.hyperparameters, job.inputs)
         volumes = {str(tree.resolve()): {"bind": "/opt/ml", "mode": "rw"}}
         for name, folder in job.inputs.items():

@@ -80,8 +80,12 @@ def _logged(log: TextIO, show: ProgressSink) -> ProgressSink:
 # run with the status and failure it saw; splitting it would spread that state across helpers.
 def run_training(session: Session, *,  # noqa: PLR0915
                  overrides: Iterable[str] = (), no_container: bool = False,
-                 progress: ProgressSink) -> RunOutcome:
-    """Train once and track it; returns the run id and how it ended."""
+                 progress: ProgressSink, instances: int | None = None) -> RunOutcome:
+    """Train once and track it; returns the run id and how it ended.
+
+    ``instances`` (``--instances N``) reaches the deployer as ``options["instance_count"]``:
+    N local hosts, or the platform's instance count; None keeps the configured count.
+    """
     config = session.config
     hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
     channels = resolve_channels(session)
@@ -154,7 +158,8 @@ def run_training(session: Session, *,  # noqa: PLR0915
                               environment=environment,
                               output_uri=session.storage.uri_for(MODEL_KEY.format(run_id=run_id)),
                               options={"work_dir": str(session.run_dir(run_id) / "opt_ml"),
-                                       "extra_hosts": tracker.container_extra_hosts()})
+                                       "extra_hosts": tracker.container_extra_hosts(),
+                                       **({"instance_count": instances} if instances else {})})
             result = session.deployer.train(job, progress=progress, on_metrics=sink)
         lineage.job_id = result.job_id
         tracker.set_lineage(run_id, lineage)
