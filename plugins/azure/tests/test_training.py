@@ -317,8 +317,14 @@ def test_job_options_override_the_config_and_are_validated(azureml_fake):
     from mldock_azure.training import effective_options
 
     options = build_deployer(azureml_fake).options
-    assert effective_options(options, {"instance_count": 4, "distribution": "mpi",
-                                       "work_dir": "/ignored"}).instance_count == 4
-    with pytest.raises(ValueError, match="needs distribution"):
-        effective_options(options, {"instance_count": 2})
+    mpi = effective_options(options, {"instance_count": 4, "distribution": "mpi",
+                                      "work_dir": "/ignored"})
+    assert (mpi.instance_count, mpi.distribution) == (4, "mpi")
+    # mldock train --instances 2 with no distribution configured: PyTorch's launcher gives ranks
+    two = effective_options(options, {"instance_count": 2})
+    assert (two.instance_count, two.distribution, two.processes_per_node) == (2, "pytorch", 1)
+    with pytest.raises(UsageError) as info:
+        effective_options(options, {"instance_count": 0})
+    assert info.value.message.startswith("job option instance_count:")
+    assert effective_options(options, {}) is options
 

@@ -56,11 +56,28 @@ MAX_HYPERPARAMETERS = 100
 
 
 def effective_options(options: AzureMLOptions, overrides: Mapping[str, Any]) -> AzureMLOptions:
-    """``options`` with the job's own overrides (compute, nodes, distribution…), validated."""
+    """``options`` with the job's own overrides (compute, nodes, distribution…), validated.
+
+    Several nodes asked for one job (``mldock train --instances N``) with no distribution in the
+    config get PyTorch's launcher: with one process per node it only tells each node its rank,
+    which the runtime needs to publish one model, and asks nothing of the user's code.
+    """
+    from pydantic import ValidationError
+
     picked = {key: overrides[key] for key in OVERRIDABLE if overrides.get(key) is not None}
     if not picked:
         return options
-    return AzureMLOptions.model_validate({**options.model_dump(), **picked})
+    values = {**options.model_dump(), **picked}
+    if int(values.get("instance_count") or 1) > 1 and values.get("distribution") == "none":
+        values["distribution"] = "pytorch"
+    try:
+        return AzureMLOptions.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error.get("loc", ())) or "options"
+        raise UsageError(f"job option {where}: {error.get('msg', 'invalid')}",
+                         hint="check the values given to this job (--instances, …) against"
+                              " [deploy.azureml]") from None
 
 
 def hyperparameter_args(values: Mapping[str, Any]) -> list[str]:
