@@ -203,10 +203,22 @@ class DeployerRecord(BackendRecord):
     """A deployer: runs training jobs and serving endpoints on a target platform.
 
     Capabilities: ``training``, ``serving``, ``batch``, ``distributed``, ``spot``, ``registry``
-    (the target needs the image pushed first).
+    (the target needs the image pushed first), ``tuning`` (runs the platform's own tuner).
+
+    Attributes:
+        tuning: with the ``tuning`` capability, what the platform's tuner supports
+            (:class:`mldock.interfaces.TuningSupport`): ``mldock config validate`` checks
+            ``[tune]`` against it, naming the key the platform has no equivalent for.
     """
 
     concern: ClassVar[str] = "deployer"
+    tuning: Any = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if ("tuning" in self.capabilities) != (self.tuning is not None):
+            raise ValueError(f"deployer {self.name!r}: the 'tuning' capability and a 'tuning'"
+                             " support table (TuningSupport) go together")
 
 
 @dataclass(frozen=True, kw_only=True)

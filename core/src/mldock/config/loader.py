@@ -133,6 +133,14 @@ def load_config(start: Path | None = None, *, env: str | None = None, path: Path
     _check_paths(name, model, project_dir, prefix, overlay)
     options = _validate_backends(name, model, merged, prefix, env, envs.get(env) if env else None,
                                  registry) if registry is not None else {}
+    if registry is not None and model.tune is not None:  # the deployers' tuners: mldock.tuning
+        from mldock.tuning.validate import tune_problem
+
+        found = tune_problem(model, registry)
+        if found:
+            loc, problem, hint = found
+            raise ConfigError(name, _key_path(prefix, ("tune", *loc), overlay), problem,
+                              hint=hint or None)
     return ResolvedConfig(path=project_dir / path.name, project_dir=project_dir, env=env,
                           environments=tuple(sorted(envs)), data=redact_data(merged), model=model,
                           backend_options=options)

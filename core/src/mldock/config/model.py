@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mldock.config.grammar import image_reference_problem, index_url_problem, package_problem
+from mldock.tuning.spec import TuneSection
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 OBJECT_REF = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$"
@@ -135,6 +136,7 @@ class MldockConfig(BaseModel):
     deploy: DeploySection = Field(default_factory=DeploySection)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, str] = Field(default_factory=dict)
+    tune: TuneSection | None = None  # hyperparameter search: mldock.tuning.spec
 
     @field_validator("hyperparameters")
     @classmethod

@@ -18,6 +18,11 @@ from mldock.interfaces.deploy import (
     RegistryTarget,
     TrainingJob,
     TrainingResult,
+    TrialResult,
+    TrialSink,
+    TuneRequest,
+    TuneResult,
+    TuningSupport,
 )
 from mldock.interfaces.storage import ArtifactRef, ArtifactStore
 from mldock.interfaces.tracking import (
@@ -53,6 +58,11 @@ __all__ = [
     "Tracker",
     "TrainingJob",
     "TrainingResult",
+    "TrialResult",
+    "TrialSink",
+    "TuneRequest",
+    "TuneResult",
+    "TuningSupport",
     "null_progress",
     "terminal_status",
 ]

@@ -125,12 +125,177 @@ class Prediction:
     status: int = 200
 
 
+TUNE_STRATEGIES = ("bayesian", "random", "grid", "hyperband")
+"""The search strategies of ``[tune] strategy``; each platform declares the ones it has."""
+
+EARLY_STOPPING = ("none", "median", "hyperband")
+"""The early-stopping rules of ``[tune] early_stopping``; each platform declares the ones it has."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuningSupport:
+    """What a platform's tuner can do: the declarative table behind ``mldock config validate``.
+
+    A deployer record with the ``tuning`` capability sets ``DeployerRecord.tuning`` to one of
+    these. Core checks a project's ``[tune]`` against it before anything runs, so a setting the
+    platform has no equivalent for is one line naming the key (``tune.strategy: vertex has no
+    'hyperband' strategy …``), never a platform error an hour later. Nothing here imports an SDK.
+
+    Attributes:
+        strategies: values of ``strategy`` the platform's tuner runs (subset of
+            :data:`TUNE_STRATEGIES`).
+        early_stopping: values of ``early_stopping`` it honours (always include ``"none"``).
+        log_scale: whether a ``scale = "log"`` float or int range is searched on a log scale.
+        steps: whether a quantized range (``step`` on a float, ``step`` > 1 on an int) is
+            honoured; without it such a parameter must be written as a categorical.
+        categorical_numbers: whether a categorical may hold numbers (SageMaker's are strings:
+            the plugin sends them as text and the runtime decodes them back).
+        max_trials: the platform's limit on trials per tuning job, or ``None``.
+        max_parallel_trials: its limit on trials running at once, or ``None``.
+        options_model: pydantic model (class, or ``"module:Class"``) for the platform-only keys
+            of ``[tune.<deployer>]`` (e.g. SageMaker's ``warm_start``); ``None`` accepts none.
+    """
+
+    strategies: frozenset[str]
+    early_stopping: frozenset[str] = frozenset({"none"})
+    log_scale: bool = True
+    steps: bool = False
+    categorical_numbers: bool = True
+    max_trials: int | None = None
+    max_parallel_trials: int | None = None
+    options_model: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("strategies", "early_stopping"):
+            value = frozenset(getattr(self, name))
+            allowed = TUNE_STRATEGIES if name == "strategies" else EARLY_STOPPING
+            unknown = sorted(value - set(allowed))
+            if unknown:
+                raise ValueError(f"TuningSupport.{name}: unknown {unknown} (known: {allowed})")
+            object.__setattr__(self, name, value)
+        if "none" not in self.early_stopping:
+            object.__setattr__(self, "early_stopping", self.early_stopping | {"none"})
+        if not self.strategies:
+            raise ValueError("TuningSupport.strategies: name at least one strategy")
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """A hyperparameter search to run on the platform's own tuner (``mldock --env X tune``).
+
+    Core builds it from ``[tune]`` with the deployer's ``[tune.<deployer>]`` overrides applied
+    and checked against its :class:`TuningSupport`, so every value here is one the platform has.
+
+    Attributes:
+        tune_id: the parent run of the search; trials become its child runs.
+        image: the pushed image (``repo@sha256:…``), as for :meth:`Deployer.train`.
+        objective: the metric name the user's code logs with ``ctx.log_metric``.
+        direction: ``"maximize"`` or ``"minimize"``.
+        space: parameter name -> platform-neutral JSON (:mod:`mldock.tuning.space`):
+            ``{"type": "float", "low": 0.001, "high": 0.1, "scale": "log"}``,
+            ``{"type": "int", "low": 2, "high": 8, "step": 2, "scale": "linear"}``,
+            ``{"type": "categorical", "values": ["adam", "sgd"]}``.
+        strategy: one of :data:`TUNE_STRATEGIES`.
+        early_stopping: one of :data:`EARLY_STOPPING`.
+        max_trials: how many trials in all.
+        parallel_trials: how many at once.
+        hyperparameters: the fixed hyperparameters every trial gets (``[hyperparameters]`` minus
+            the searched names); a trial's values are these plus its sampled ones.
+        inputs: channel name -> storage URI, staged as for training.
+        output_uri: a prefix under which each trial's outputs go (``<output_uri>/<trial job>``).
+        environment: extra container variables (mldock's own, e.g. the objective's name for the
+            runtime's reporting: :data:`mldock.runtime.names.ENV_OBJECTIVE`).
+        options: the deployer's training options (instance type, spot, max runtime…), as in
+            :attr:`TrainingJob.options`.
+        tune_options: the validated platform-only keys of ``[tune.<deployer>]`` (an instance of
+            :attr:`TuningSupport.options_model`), or ``None``.
+        seed: a seed for the search where the platform takes one, else ``None``.
+    """
+
+    tune_id: str
+    image: str
+    objective: str
+    direction: str
+    space: Mapping[str, Mapping[str, Any]]
+    strategy: str = "bayesian"
+    early_stopping: str = "none"
+    max_trials: int = 10
+    parallel_trials: int = 1
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    output_uri: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    tune_options: Any = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial of a search, as the tuner reports it.
+
+    Attributes:
+        number: the trial's 0-based number within the search.
+        job_id: the platform's job id of the trial (a training job, a Vertex trial, a child run).
+        status: ``"finished"``, ``"failed"``, ``"killed"`` (stopped early or cancelled) or
+            ``"running"`` when reported before the search ended.
+        hyperparameters: the values this trial ran with (fixed plus sampled), decoded.
+        objective: the final objective value, or ``None`` when the trial reported none.
+        pruned: whether the tuner stopped it early (early stopping), not a failure.
+        model_uri: where the trial's trained model is (``s3://…/model.tar.gz``…), or ``None``.
+        metrics: the last value of every metric the platform recorded for the trial.
+        failure_reason: the platform's failure text for a failed trial.
+        started_at, ended_at: epoch seconds, where known.
+    """
+
+    number: int
+    job_id: str
+    status: str
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    objective: float | None = None
+    pruned: bool = False
+    model_uri: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    failure_reason: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """How a search ended: its trials and which one is best.
+
+    Attributes:
+        tune_id: the request's ``tune_id``.
+        job_id: the platform's tuning job id.
+        status: ``"finished"``, ``"failed"`` or ``"killed"``.
+        trials: every trial, in number order.
+        best: the number of the best finished trial by the objective and direction, or ``None``.
+        failure_reason: the platform's text when the search itself failed.
+    """
+
+    tune_id: str
+    job_id: str
+    status: str
+    trials: tuple[TrialResult, ...] = ()
+    best: int | None = None
+    failure_reason: str | None = None
+
+    def best_trial(self) -> TrialResult | None:
+        """The best trial's record, or ``None``."""
+        return next((t for t in self.trials if t.number == self.best), None)
+
+
+TrialSink = Callable[[TrialResult], None]
+"""Receives each trial as it ends (or all at once when the search ends), so core records it."""
+
+
 class Deployer(ABC):
     """Runs training jobs and manages endpoints on one target.
 
-    Capabilities: ``training``, ``serving``, ``batch``, ``distributed``, ``spot``, ``registry``.
-    A deployer without ``training`` raises ``NotImplementedError`` from :meth:`train`, and likewise
-    for ``serving``.
+    Capabilities: ``training``, ``serving``, ``batch``, ``distributed``, ``spot``, ``registry``,
+    ``tuning``. A deployer without ``training`` raises ``NotImplementedError`` from :meth:`train`,
+    and likewise for ``serving`` and ``tuning`` (:meth:`tune`).
     """
 
     # --- training -----------------------------------------------------------------------------
@@ -161,6 +326,21 @@ class Deployer(ABC):
               progress: ProgressSink = null_progress) -> BatchResult:
         """Run a batch prediction job to its end (capability ``batch``)."""
         raise NotImplementedError(f"{type(self).__name__} does not run batch jobs")
+
+    def tune(self, request: TuneRequest, *, progress: ProgressSink = null_progress,
+             on_trial: TrialSink | None = None) -> TuneResult:
+        """Run a hyperparameter search on the platform's own tuner, to its end (``tuning``).
+
+        Map ``request`` onto the platform's tuner (SageMaker HyperParameterTuningJob, Vertex
+        HyperparameterTuningJob, Azure ML sweep job), create it, and follow it: pass each trial
+        to ``on_trial`` once, when it ends (core records it as a child run of ``tune_id`` with
+        its ``job_id``), and return every trial with the best one named. Each trial's container
+        gets ``request.environment``, so the runtime reports the objective the way this
+        platform's tuner reads it. Ctrl-C (``KeyboardInterrupt``) stops the tuning job on the
+        platform and re-raises. The deployer's record declares what it supports in
+        ``DeployerRecord.tuning`` (:class:`TuningSupport`); core never sends anything else.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not run tuning jobs")
 
     # --- serving ------------------------------------------------------------------------------
     @abstractmethod
