@@ -65,6 +65,8 @@ class TrainingContext:
     _stop_callbacks: list[Callable[[], Any]] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _metrics_handle: IO[str] | None = field(default=None, repr=False)
+    # a tuning trial's objective, also handed to the platform's tuner (runtime.objective)
+    objective: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for directory in (self.model_dir, self.output_dir, self.checkpoint_dir):
@@ -120,6 +122,8 @@ class TrainingContext:
             suffix = "" if step is None else f" step={step}"
             sys.stdout.write(f"{METRIC_LINE_PREFIX} {key}={number}{suffix}\n")
             sys.stdout.flush()
+            if self.objective is not None and key == self.objective.key:
+                self.objective.report(number, step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         for key, value in metrics.items():
@@ -136,6 +140,9 @@ class TrainingContext:
 
     def close(self) -> None:
         with self._lock:
+            if self.objective is not None:  # the last objective reaches the tuner first
+                self.objective.close()
+                self.objective = None
             if self._metrics_handle is not None:
                 self._metrics_handle.close()
                 self._metrics_handle = None
@@ -298,6 +305,7 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
     ``--input-<channel>=PATH|gs://…``, ``--model-dir=``, ``--output-dir=``, ``--checkpoint-dir=``.
     Every other ``--k=v`` argument is a hyperparameter.
     """
+    from mldock.runtime.objective import objective_reporter
     from mldock.runtime.platform import detect_training_platform
 
     env = os.environ if env is None else env
@@ -330,4 +338,5 @@ def build_context(argv: Sequence[str] = (), env: Mapping[str, str] | None = None
         hosts=list(cluster.hosts), current_host=cluster.current_host, rank=cluster.rank,
         world_size=cluster.world_size, local_rank=cluster.local_rank,
         master_addr=cluster.master_addr, master_port=cluster.master_port,
-        metrics_file=Path(metrics) if metrics else None, uploads=uploads)
+        metrics_file=Path(metrics) if metrics else None, uploads=uploads,
+        objective=objective_reporter(platform, env) if cluster.rank == 0 else None)
