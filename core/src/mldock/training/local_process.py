@@ -66,6 +66,7 @@ def train_in_process(session: Session, run_id: str, hyperparameters: Mapping[str
     child = subprocess.Popen([sys.executable, "-m", "mldock.runtime", "train"],
                              cwd=session.project_dir, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, bufsize=1)
+    (tree / "pid").write_text(str(child.pid))  # 'mldock tune' stops a pruned trial by it
     tail: list[str] = []
     with MetricsTail(metrics_file, on_metrics):
         try:

@@ -14,7 +14,7 @@ command that shows runs find the truth (:mod:`mldock.training.reconcile`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +31,7 @@ from mldock.interfaces import (
     TrainingResult,
 )
 from mldock.interfaces.common import ProgressSink
+from mldock.interfaces.deploy import MetricsSink
 from mldock.runtime.names import MANIFEST_NAME
 from mldock.session import Session
 from mldock.training.channels import resolve_channels
@@ -41,6 +42,10 @@ MODEL_KEY = "runs/{run_id}/model"
 LOG_NAME = "train.log"
 
 
+def print_nothing(_: str) -> None:
+    """A progress sink (or run callback) that ignores what it is given."""
+
+
 @dataclass
 class RunOutcome:
     run_id: str
@@ -49,10 +54,11 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def _tracker_sink(session: Session, run_id: str,
-                  progress: ProgressSink) -> Callable[[Sequence[Metric]], None]:
-    """Forward live metrics to the tracker. A tracking outage must not stop training or the
-    tail thread: the first failure is reported once, later values keep being offered."""
+def _tracker_sink(session: Session, run_id: str, progress: ProgressSink,
+                  also: MetricsSink | None = None) -> Callable[[Sequence[Metric]], None]:
+    """Forward live metrics to the tracker, then to ``also``. A tracking outage must not stop
+    training or the tail thread: the first failure is reported once, later values keep being
+    offered."""
     failed: list[str] = []
 
     def sink(metrics: Sequence[Metric]) -> None:
@@ -63,6 +69,8 @@ def _tracker_sink(session: Session, run_id: str,
             if not failed:
                 failed.append(exc.message)
                 progress(f"warning: metrics could not be recorded yet: {exc.message}")
+        if also is not None:
+            also(metrics)
 
     return sink
 
@@ -80,11 +88,17 @@ def _logged(log: TextIO, show: ProgressSink) -> ProgressSink:
 # run with the status and failure it saw; splitting it would spread that state across helpers.
 def run_training(session: Session, *,  # noqa: PLR0915
                  overrides: Iterable[str] = (), no_container: bool = False,
-                 progress: ProgressSink, instances: int | None = None) -> RunOutcome:
+                 progress: ProgressSink, instances: int | None = None,
+                 tags: Mapping[str, str] | None = None,
+                 on_run: Callable[[str], None] = print_nothing,
+                 on_metrics: MetricsSink | None = None) -> RunOutcome:
     """Train once and track it; returns the run id and how it ended.
 
     ``instances`` (``--instances N``) reaches the deployer as ``options["instance_count"]``:
     N local hosts, or the platform's instance count; None keeps the configured count.
+    ``tags`` are set on the new run, ``on_run(run_id)`` is called once it exists and
+    ``on_metrics`` sees each metric after the tracker (``mldock tune``: a trial's parent and
+    number, and its objective for early stopping).
     """
     config = session.config
     hyperparameters = merge_overrides(config.model.hyperparameters, overrides)
@@ -109,10 +123,11 @@ def run_training(session: Session, *,  # noqa: PLR0915
     tracker = session.tracker
     from mldock.training.reconcile import owner_tags
 
-    tags = {"mldock.platform": platform, **owner_tags()}
+    tags = {**(tags or {}), "mldock.platform": platform, **owner_tags()}
     if config.env:  # how to run it again: 'mldock --env NAME train' (mldock ui shows it)
         tags["mldock.env"] = config.env
     run_id = tracker.create_run(session.project, tags=tags)
+    on_run(run_id)
     if not no_container and not remote and session.deployer_name == "local":
         from mldock.local.deploy import train_container_name
         from mldock.training.reconcile import TAG_CONTAINER
@@ -138,7 +153,7 @@ def run_training(session: Session, *,  # noqa: PLR0915
     result: TrainingResult | None = None
     status, failure = RunStatus.FAILED, None
     try:
-        sink = _tracker_sink(session, run_id, progress)
+        sink = _tracker_sink(session, run_id, progress, also=on_metrics)
         folders = {name: ch.folder for name, ch in channels.items()}
         if no_container:
             from mldock.training.local_process import train_in_process
