@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,18 +149,24 @@ def built_template(engine, tmp_path_factory):
 
     built: dict[str, tuple[Path, str]] = {}
 
-    def get(template: str) -> tuple[Path, str]:
-        if template not in built:
-            name = f"{template}-{uuid.uuid4().hex[:8]}"
-            root = tmp_path_factory.mktemp(f"template-{template}")
+    def get(template: str, *, key: str | None = None,
+            prepare: Callable[[Path], None] | None = None) -> tuple[Path, str]:
+        """``prepare(project)`` edits the rendered project before its build; ``key`` names
+        such a variant (one build per key)."""
+        key = key or template
+        if key not in built:
+            name = f"{key}-{uuid.uuid4().hex[:8]}"
+            root = tmp_path_factory.mktemp(f"template-{key}")
             mldock("init", name, "--template", template, "--no-input", cwd=root)
-            built[template] = (root / name, "")
+            built[key] = (root / name, "")
             if template == "pytorch":
                 cpu_torch.use_cpu_torch(root / name, engine)
+            if prepare is not None:
+                prepare(root / name)
             tag = mldock("build", cwd=root / name, timeout=1800).stdout.strip().splitlines()[-1]
             assert tag.startswith(f"{name}:"), tag
-            built[template] = (root / name, tag)
-        return built[template]
+            built[key] = (root / name, tag)
+        return built[key]
 
     try:
         yield get
