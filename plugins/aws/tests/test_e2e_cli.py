@@ -101,6 +101,17 @@ def test_one_build_then_aws_train(project, registry, bucket, aws):
     assert run["lineage"]["image"] == built["tag"]
 
 
+def test_instances_become_the_jobs_instance_count(project, registry, aws):
+    """``mldock --env aws train --instances 3``: core passes ``options["instance_count"]``, the
+    deployer sends it as ``ResourceConfig.InstanceCount`` (the config's count stays 1)."""
+    train = mldock("--env", "aws", "train", "--instances", "3", cwd=project)
+    run_id = train.stdout.strip().splitlines()[-1]
+    job = f"{PROJECT}-{run_id}"
+    assert f"training job {job} created: 3 x ml.m5.large" in train.stderr
+    described = aws("sagemaker").describe_training_job(TrainingJobName=job)
+    assert described["ResourceConfig"]["InstanceCount"] == 3
+
+
 def test_push_uses_the_deployers_registry(project, registry):
     """``mldock --env aws push`` without --repository: ECR repository and token from the
     deployer, the push into the registry standing in for ECR."""
