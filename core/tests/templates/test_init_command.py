@@ -89,7 +89,7 @@ def test_unknown_template_lists_known_names_and_suggests(mldock, tmp_path):
     line = result.err.strip()
     assert "\n" not in line
     assert "unknown template 'sklern'" in line
-    assert "known: minimal, plugin, sklearn" in line
+    assert "known: minimal, plugin, pytorch, sklearn, xgboost" in line
     assert "did you mean 'sklearn'?" in line
     assert list(tmp_path.iterdir()) == []
 

@@ -1,4 +1,9 @@
-"""The ``sklearn`` and ``minimal`` templates: what a rendered project must be, file by file."""
+"""The project templates (``sklearn``, ``minimal``, ``pytorch``, ``xgboost``): what a rendered
+project must be, file by file.
+
+The pytorch and xgboost projects' own tests need their frameworks, which this environment does
+not install: they run inside the built images (``tests/e2e/test_templates_*.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_TEMPLATES = ["sklearn", "minimal"]
+PROJECT_TEMPLATES = ["sklearn", "minimal", "pytorch", "xgboost"]
+RUNNABLE_HERE = ["sklearn", "minimal"]  # their frameworks are in this environment
 
 
 @pytest.mark.parametrize("template", PROJECT_TEMPLATES)
@@ -49,7 +55,7 @@ def test_no_template_syntax_left_over(render, templates, text_files, template):
         assert "cookiecutter" not in path, path
 
 
-@pytest.mark.parametrize("template", PROJECT_TEMPLATES)
+@pytest.mark.parametrize("template", RUNNABLE_HERE)
 def test_project_tests_pass(render, run, template):
     """The generated project's own tests, run as its author would, with this interpreter."""
     if template == "sklearn" and importlib.util.find_spec("sklearn") is None:
@@ -222,7 +228,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("template", PROJECT_TEMPLATES)
+@pytest.mark.parametrize("template", RUNNABLE_HERE)
 def test_trains_and_serves_with_the_mldock_runtime(render, tmp_path, template):
     """The rendered code under mldock's real runtime (no Docker): train, then serve on 127.0.0.1."""
     import json
