@@ -19,12 +19,13 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "undeploy": ("mldock.cli.deploy_cmd:undeploy_app", "Stop and remove an endpoint."),
     "predict": ("mldock.cli.deploy_cmd:predict_app", "Send a request to a deployed endpoint."),
     "batch": ("mldock.cli.batch_cmd:app", "Run a batch prediction job over stored data."),
+    "tune": ("mldock.cli.tune_cmd:app", "Search hyperparameters ([tune]): trials under one run."),
     "runs": ("mldock.cli.runs_cmd:app", "List, show and compare tracked runs."),
     "logs": ("mldock.cli.runs_cmd:logs_app", "Show (or follow) the logs of a run."),
     "plugins": ("mldock.cli.plugins_cmd:app", "List installed plugins and diagnose broken ones."),
     "config": ("mldock.cli.config_cmd:app", "Show and validate the project configuration."),
-    "ui": ("mldock.cli.ui_cmd:app", "Look at runs, metric curves, lineage and endpoints in a"
-           " browser."),
+    "ui": ("mldock.cli.ui_cmd:app", ("Look at runs, metric curves, lineage and endpoints in a"
+                                     " browser.")),
     "doctor": ("mldock.cli.doctor_cmd:app",
                "Check the Docker engine, config, plugins and credentials."),
 }

@@ -51,20 +51,32 @@ def list_runs(
     all_projects: bool = typer.Option(False, "--all-projects", help="Not only this project."),
     json_: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Runs, newest first."""
+    """Runs, newest first; a tune with its trials under it, best first."""
     from mldock.session import Session
+    from mldock.tuning.results import grouped, shown_status
 
     session = Session.open()
     _reconcile(session)
-    runs = session.tracker.list_runs(None if all_projects else session.project, limit=limit)
+    # a tune's trials are listed under it (best first), not counted in --limit
+    runs = session.tracker.list_runs(None if all_projects else session.project,
+                                     limit=max(limit * 50, 1000))
+    groups = grouped(runs, limit)
     if json_:
-        print_json([r.to_dict() for r in runs])
+        print_json([{**r.to_dict(), **({"trials": [t.to_dict() for t in trials]}
+                                       if trials else {})} for r, trials in groups])
         return
-    print_table(["run", "status", "started (UTC)", "duration", "metrics", "image"],
-                [[r.id, r.status.value, _when(r.started_at), _duration(r),
-                  " ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())),
-                  r.lineage.image or ("local process" if r.lineage.platform == "local" else "")]
-                 for r in runs])
+
+    def row(r: RunRecord, name: str) -> list[str]:
+        return [name, shown_status(r), _when(r.started_at), _duration(r),
+                " ".join(f"{k}={v:.4g}" for k, v in sorted(r.metrics.items())),
+                r.lineage.image or ("local process" if r.lineage.platform == "local" else "")]
+
+    rows = []
+    for run, trials in groups:
+        rows.append(row(run, run.id + (" (tune)" if trials else "")))
+        rows += [row(t, f"  {'└' if i == len(trials) - 1 else '├'} {t.id}")
+                 for i, t in enumerate(trials)]
+    print_table(["run", "status", "started (UTC)", "duration", "metrics", "image"], rows)
 
 
 @app.command("show")

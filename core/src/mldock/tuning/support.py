@@ -25,7 +25,7 @@ from mldock.tuning.spec import (
 LOCAL_TUNING = TuningSupport(
     strategies=frozenset({"bayesian", "random", "grid", "hyperband"}),
     early_stopping=frozenset({"none", "median", "hyperband"}), log_scale=True, steps=True,
-    categorical_numbers=True)
+    categorical_numbers=True, options_model="mldock.tuning.study:LocalTuneOptions")
 """The local tuner: Optuna's TPE, random and grid samplers, median and Hyperband pruners."""
 
 Problem = tuple[tuple[str, ...], str, str]
