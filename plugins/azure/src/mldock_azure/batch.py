@@ -120,11 +120,11 @@ class BatchRunner:
             progress(f"batch job {name} keeps running on Azure ML; follow it with: az ml job"
                      f" show -n {name}, or cancel it: az ml job cancel -n {name}")
             raise
-        status = TERMINAL[str(found.status)]
+        status = TERMINAL[status_text(found.status)]
         reason = None
         if status != "finished":
-            reason = (f"Azure ML reported the job {found.status}; its log: az ml job stream"
-                      f" -n {name}")
+            reason = (f"Azure ML reported the job {status_text(found.status)}; its log: az ml"
+                      f" job stream -n {name}")
         return BatchResult(job_id=name, status=status, output_uri=request.output_uri,
                            failure_reason=reason)
 
@@ -133,7 +133,7 @@ class BatchRunner:
         while True:
             with translated(f"read batch job {name}", resource=f"job {name}"):
                 found = self.clients.ml.jobs.get(name)
-            status = str(found.status)
+            status = status_text(found.status)
             if status != shown:
                 progress(f"{name}: {status}")
                 shown = status
@@ -187,6 +187,12 @@ class BatchRunner:
                          if getattr(s, "container_name", None) == container
                          and account in (None, getattr(s, "account_name", None)))
         return matches[0] if matches else None
+
+
+def status_text(status: Any) -> str:
+    """A job's status as Azure ML spells it (the SDK hands out a ``JobStatus`` enum, whose
+    ``str()`` is ``JobStatus.COMPLETED``)."""
+    return str(getattr(status, "value", status))
 
 
 def account_of(url: str | None) -> str | None:

@@ -16,12 +16,16 @@ file and the server's reason.
 Usage: ``python3 -c SOURCE MODEL_DIR INPUT_DIR OUTPUT_DIR CONTENT_TYPE ACCEPT``.
 """
 
+from __future__ import annotations
+
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 LINE_TYPES = ("text/csv", "application/jsonlines", "application/x-jsonlines",
@@ -31,27 +35,28 @@ CHUNK_BYTES = int(os.environ.get("MLDOCK_BATCH_CHUNK_BYTES", str(5 * 1024 * 1024
 READY_TIMEOUT_S = float(os.environ.get("MLDOCK_BATCH_READY_TIMEOUT", "900"))
 
 
-def say(text):
+def say(text: str) -> None:
     print("mldock-batch: " + text, flush=True)
 
 
-def inputs(folder):
+def inputs(folder: Path) -> list[Path]:
     """Every file under ``folder``, sorted, hidden files skipped."""
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / name for name in sorted(files) if not name.startswith("."))
     return found
 
 
-def chunks(path, content_type):
+def chunks(path: Path, content_type: str) -> Iterator[bytes]:
     """The request bodies for one file: whole, or runs of whole lines below CHUNK_BYTES."""
     data = path.read_bytes()
     if content_type not in LINE_TYPES or len(data) <= CHUNK_BYTES:
         if data.strip():
             yield data
         return
-    batch, size = [], 0
+    batch: list[bytes] = []
+    size = 0
     for line in data.splitlines(keepends=True):
         if not line.strip():
             continue
@@ -64,7 +69,15 @@ def chunks(path, content_type):
         yield b"".join(batch)
 
 
-def call(url, body=None, headers=None):
+def free_port() -> str:
+    """A free loopback port: processes of a node may share its network, so not a fixed one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def call(url: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """``(status, body)`` of one request to the local server."""
     # S310: url is always http://127.0.0.1:<port>/… (the server this driver started)
     request = urllib.request.Request(url, data=body, headers=headers or {},  # noqa: S310
@@ -76,7 +89,7 @@ def call(url, body=None, headers=None):
         return exc.code, exc.read()
 
 
-def wait_ready(base, server):
+def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
     """Until the server's readiness route answers 200; its exit (a model that cannot load)
     ends the job with the server's code."""
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -96,7 +109,7 @@ def wait_ready(base, server):
         time.sleep(0.5)
 
 
-def predict_file(base, path, target, content_type, accept):
+def predict_file(base: str, path: Path, target: Path, content_type: str, accept: str) -> int:
     """Post one file (in chunks) and write the answers to ``target``; the number of requests."""
     target.parent.mkdir(parents=True, exist_ok=True)
     line_based = content_type in LINE_TYPES
@@ -119,7 +132,7 @@ def predict_file(base, path, target, content_type, accept):
     return sent
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     if len(argv) != 5:
         say("usage: MODEL_DIR INPUT_DIR OUTPUT_DIR CONTENT_TYPE ACCEPT")
         return 2
@@ -130,7 +143,7 @@ def main(argv):
     if not files:
         say(f"no input files under {data}")
         return 1
-    port = os.environ.get("MLDOCK_BATCH_PORT", "8080")
+    port = os.environ.get("MLDOCK_BATCH_PORT") or free_port()
     env = dict(os.environ, MLDOCK_MODEL_DIR=str(model), MLDOCK_HOST="127.0.0.1",
                MLDOCK_PORT=port)
     server = subprocess.Popen(["mldock-runtime", "serve"], env=env)
