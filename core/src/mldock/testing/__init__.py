@@ -43,6 +43,7 @@ from mldock.testing.docker import docker_client, require_docker
 from mldock.testing.registration import RegistrationContract
 from mldock.testing.storage import ArtifactStoreContract
 from mldock.testing.tracking import TrackerContract
+from mldock.testing.tuning import TuningContract, TuningReadback
 
 __all__ = [
     "ArtifactStoreContract",
@@ -52,6 +53,8 @@ __all__ = [
     "DeployerContract",
     "RegistrationContract",
     "TrackerContract",
+    "TuningContract",
+    "TuningReadback",
     "docker_client",
     "expected_failure",
     "registered_record",

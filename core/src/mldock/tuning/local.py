@@ -57,14 +57,19 @@ class TuneOutcome:
     seconds: float
 
 
-def effective_spec(session: Session, args: TuneArgs, deployer: str) -> TuneSection:
-    """``[tune]`` as ``deployer`` runs it, with ``--max-trials`` / ``--parallel`` on top."""
+def base_spec(session: Session) -> TuneSection:
+    """The project's ``[tune]``, or one line saying it has none."""
     spec = session.config.model.tune
     if spec is None:
         raise UsageError(f"{session.config.path.name} has no [tune] section",
                          hint="add [tune] with objective, direction and [tune.space]"
                               " (see 'mldock tune --help')")
-    spec = spec.for_deployer(deployer)
+    return spec
+
+
+def effective_spec(session: Session, args: TuneArgs, deployer: str) -> TuneSection:
+    """``[tune]`` as ``deployer`` runs it, with ``--max-trials`` / ``--parallel`` on top."""
+    spec = base_spec(session).for_deployer(deployer)
     update = {k: v for k, v in (("max_trials", args.max_trials),
                                 ("parallel_trials", args.parallel)) if v is not None}
     spec = spec.model_copy(update=update)
@@ -270,7 +275,7 @@ def run_local_tune(session: Session, args: TuneArgs, progress: ProgressSink) -> 
     require_optuna()
     started = time.monotonic()
     spec = effective_spec(session, args, DEPLOYER)
-    options = options_for(session.config.model.tune, DEPLOYER, LOCAL_TUNING)
+    options = options_for(base_spec(session), DEPLOYER, LOCAL_TUNING)
     fixed = fixed_hyperparameters(session, spec, args.overrides)
     _prepare(session, args)
     tune_id, resumed = choose_parent(session, spec, tr.fingerprint(spec, fixed, DEPLOYER), args)
