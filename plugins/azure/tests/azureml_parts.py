@@ -4,8 +4,9 @@ the ACR push of that image into a registry guarded by the ACR user and refresh t
 The training image is built by the real ``mldock`` CLI from a ``minimal`` project whose
 ``train(ctx)`` reports what the runtime gave it (platform, rank, world size, master, the decoded
 hyperparameters, the channel's files) on one ``facts`` line, logs metrics, writes the model on the
-primary, fails when asked to (``--fail=true``) and can sleep (``--sleep=S``) so a test can
-interrupt or cancel it while it runs.
+primary (a line ``y = 2x + 1`` the template's predictor serves, and the rank that wrote it),
+fails when asked to (``--fail=true``) and can sleep (``--sleep=S``) so a test can interrupt or
+cancel it while it runs.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def train(ctx):
     if ctx.param("fail", False):
         raise ValueError("failing on purpose: column 'species' is missing")
     if ctx.is_primary:
-        (Path(ctx.model_dir) / "model.json").write_text(json.dumps({"rank": ctx.rank}))
+        model = {"feature": "x", "target": "y", "slope": 2.0, "intercept": 1.0,
+                 "rank": ctx.rank}
+        (Path(ctx.model_dir) / "model.json").write_text(json.dumps(model))
     print("trained", flush=True)
 '''
 
