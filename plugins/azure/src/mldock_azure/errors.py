@@ -108,8 +108,10 @@ def service_message(exc: BaseException, limit: int = 300) -> str:
     if not text:
         message = getattr(exc, "message", None)
         text = str(message if message else exc)
+    # azure-ai-ml colours its validation messages (ANSI codes, a blank first line)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     text = re.sub(r"^\((\w+)\)\s*", "", text.strip())  # azure-core's "(Code) message"
-    first = text.splitlines()[0].strip() if text else ""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if first.startswith("Operation returned an invalid status"):
         first = ""
     return first[:limit].rstrip(".")
