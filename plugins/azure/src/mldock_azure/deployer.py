@@ -87,7 +87,7 @@ class AzureMLDeployer(Deployer):
         from mldock_azure.batch import BatchRunner
 
         return BatchRunner(self.clients, self.options, project=self.project,
-                           poll_s=self.poll_s or 15.0)
+                           poll_s=self.poll_s or 15.0, resolve=self._blob_url)
 
     # --- where things go ----------------------------------------------------------------------
     def registry_target(self, image: str) -> RegistryTarget:
