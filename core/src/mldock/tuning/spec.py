@@ -27,6 +27,7 @@ everywhere; :mod:`mldock.tuning.support` checks a deployer's limits.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -170,8 +171,10 @@ class TuneSection(BaseModel):
     def _consistent(self) -> TuneSection:
         for name, table in (self.__pydantic_extra__ or {}).items():
             if not isinstance(table, dict):
-                raise ValueError(f"unknown key {name!r}: per-deployer settings go in a table,"
-                                 f" [tune.{name}]")
+                close = difflib.get_close_matches(name, sorted(type(self).model_fields), n=1)
+                raise ValueError(f"unknown key {name!r}: " + (
+                    f"did you mean {close[0]!r}?" if close else
+                    f"per-deployer settings go in a table, [tune.{name}]"))
         return self
 
     # --- views ------------------------------------------------------------------------------
