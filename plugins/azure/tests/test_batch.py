@@ -8,19 +8,12 @@ output folder when the job ends), and the datastore credentials a real job would
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import tomllib
 import uuid
-from pathlib import Path
 
 import pytest
+from azure_images import DATASTORE, build_minimal, engine, remove_image, upload_model
 from mldock.errors import UsageError
 from mldock.interfaces import BatchRequest
-from mldock.runtime.manifest import write_manifest
-from mldock.testing.docker import require_docker
 from mldock_azure.batch import BatchRunner
 from mldock_azure.clients import AzureIdentity
 from mldock_azure.config import AzureMLOptions
@@ -28,31 +21,18 @@ from mldock_azure.modeldata import registered_model
 from mldock_azure.names import TAG_PROJECT, TAG_ROLE, TAG_RUN
 from mldock_azure.workspace import AzureMLClients
 
-MLDOCK = str(Path(sys.executable).parent / "mldock")
 PROJECT = f"azbatch-{uuid.uuid4().hex[:8]}"
-DATASTORE = "workspaceblobstore"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """The minimal template rendered and built once by the real CLI; its tag removed after."""
-    client = require_docker()
-    root = tmp_path_factory.mktemp("azure-batch")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLDOCK_")
-           or k == "MLDOCK_REQUIRE_DOCKER"}
-    subprocess.run([MLDOCK, "init", PROJECT, "--template", "minimal", "--no-input"], cwd=root,
-                   check=True, capture_output=True, env=env, timeout=300)
-    folder = root / PROJECT
-    done = subprocess.run([MLDOCK, "build", "--json"], cwd=folder, capture_output=True,
-                          text=True, env=env, timeout=1200, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    tag = json.loads(done.stdout)["tag"]
-    predictor = tomllib.loads((folder / "mldock.toml").read_text())["project"]["predictor"]
+    """The minimal template rendered and built once by the real CLI; its tags removed after."""
+    client = engine()
+    image = build_minimal(tmp_path_factory.mktemp("azure-batch"), PROJECT)
     try:
-        yield tag, predictor
+        yield image
     finally:
-        for name in (tag, f"{PROJECT}:latest"):
-            client.images.remove(name, noprune=True)
+        remove_image(client, image)
         client.close()
 
 
@@ -85,23 +65,16 @@ def upload(container, prefix: str, files: dict[str, bytes]) -> None:
 @pytest.fixture
 def model(built, clients, workspace_container, tmp_path):
     """A trained minimal model (y = 2x + 1) in the datastore, registered by modeldata."""
-    _, predictor = built
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.json").write_text(json.dumps({"feature": "x", "slope": 2.0,
-                                                   "intercept": 1.0}))
-    write_manifest(folder, predictor=predictor, run_id="r1")
-    prefix = f"models/{uuid.uuid4().hex[:10]}"
-    upload(workspace_container, prefix, {p.name: p.read_bytes() for p in folder.iterdir()})
+    path = upload_model(workspace_container, built, tmp_path / "model", slope=2.0, intercept=1.0)
     run_id = uuid.uuid4().hex[:14]
-    return registered_model(clients, model_uri=f"azureml://datastores/{DATASTORE}/paths/{prefix}/",
-                            model_dir=None, run_id=run_id, project=PROJECT), run_id
+    return registered_model(clients, model_uri=path, model_dir=None, run_id=run_id,
+                            project=PROJECT), run_id
 
 
 @pytest.mark.docker
 def test_csv_batch_job_runs_the_image_and_writes_predictions(built, model, clients, options,
                                                              ml_client, workspace_container):
-    (registered, run_id), (tag, _) = model, built
+    (registered, run_id), tag = model, built.tag
     data = f"batch/{uuid.uuid4().hex[:10]}"
     upload(workspace_container, f"{data}/in", {"a.csv": b"x\n1\n2\n", "b/c.csv": b"10\n"})
     container = workspace_container.container_name
@@ -141,7 +114,7 @@ def test_csv_batch_job_runs_the_image_and_writes_predictions(built, model, clien
 @pytest.mark.docker
 def test_a_refused_record_fails_the_job_with_a_reason(built, model, clients, options,
                                                       workspace_container):
-    (registered, run_id), (tag, _) = model, built
+    (registered, run_id), tag = model, built.tag
     data = f"batch/{uuid.uuid4().hex[:10]}"
     upload(workspace_container, f"{data}/in", {"bad.csv": b"1\nnot-a-number\n"})
     container = workspace_container.container_name

@@ -84,6 +84,12 @@ def deployment_entity(name: str, *, endpoint: str, image: str, model: Registered
         environment_variables=environment, tags=tags)
 
 
+def state_text(state: Any) -> str:
+    """A provisioning state as Azure spells it (``Succeeded``): the SDK hands out an enum whose
+    ``str()`` is its Python name."""
+    return str(getattr(state, "value", state) or "unknown")
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """azure-ai-ml's pollers print a dot per poll to stdout; mldock's stdout carries only
@@ -129,7 +135,7 @@ class Endpoints:
     def as_deployment(self, endpoint: Any) -> Deployment:
         tags = dict(endpoint.tags or {})
         traffic = {k: int(v) for k, v in (endpoint.traffic or {}).items() if int(v)}
-        state = str(endpoint.provisioning_state or "unknown")
+        state = state_text(endpoint.provisioning_state)
         details = {"provisioning_state": state, "traffic": traffic,
                    "deployment": max(traffic, key=lambda k: traffic[k]) if traffic else None,
                    "auth_mode": endpoint.auth_mode, "workspace": self.options.workspace,
@@ -205,7 +211,7 @@ class Endpoints:
                               " but was not created by mldock: it is left alone",
                               hint="deploy under another name (mldock deploy --name, or"
                                    " [deploy] endpoint)")
-        state = str(found.provisioning_state)
+        state = state_text(found.provisioning_state)
         if state in BUSY:
             raise MldockError(f"endpoint {name!r} is {state}: it cannot be updated now",
                               hint="wait until it has Succeeded, then deploy again")
@@ -254,7 +260,8 @@ class Endpoints:
         timeout = self.options.deploy_timeout_s
         deadline = time.monotonic() + timeout
         shown = None
-        with quiet():
+        # the poller's thread re-raises the operation's failure from wait(), not only result()
+        with quiet(), translated(action, resource=resource):
             while not poller.done():
                 status = poller.status()
                 if status != shown:
@@ -266,8 +273,7 @@ class Endpoints:
                                       hint="it may still finish: check 'mldock --env azure"
                                            " deploy --list', or raise deploy_timeout_s")
                 poller.wait(timeout=min(self.poll_s, left))
-            with translated(action, resource=resource):
-                return poller.result()
+            return poller.result()
 
     # --- deleting -----------------------------------------------------------------------------
     def _delete_deployment(self, endpoint: str, name: str, progress: ProgressSink) -> None:
@@ -313,7 +319,8 @@ class Endpoints:
         endpoint = self.require(name)
         if not endpoint.scoring_uri:
             raise MldockError(f"endpoint {name!r} has no scoring URI yet"
-                              f" ({endpoint.provisioning_state})", hint="deploy it first")
+                              f" ({state_text(endpoint.provisioning_state)})",
+                              hint="deploy it first")
         with translated(f"read the keys of endpoint {name!r}", resource=f"endpoint {name!r}"):
             key = self.ml.online_endpoints.get_keys(name=name).primary_key
         url = str(endpoint.scoring_uri)
