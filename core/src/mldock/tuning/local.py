@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -162,23 +164,44 @@ def _settle_orphans(session: Session, tune_id: str, progress: ProgressSink) -> N
         reconcile(session, run.id)
 
 
+def _point(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
 def _reopen_study(study: Any, session: Session, tune_id: str, spec: TuneSection) -> int:
-    """Fail the trials a killed search left running (queued again unless grid); returns the
-    number of trials done: completed, pruned, and failed by their own doing."""
+    """Queue what is left to run; returns the number of trials done (completed, pruned, and
+    failed by their own doing: not interrupted).
+
+    Trials a killed search left running are failed. Grid points not yet done are queued (a
+    queue, not Optuna's GridSampler: that one stops a study from inside ``tell`` and repeats
+    points under parallel asks); with other strategies, interrupted trials' values are queued
+    again, so the search goes on where it stopped.
+    """
     from optuna.trial import TrialState
 
     by_number = {tr.trial_number(r): r for r in tr.trials_of(session, tune_id)}
-    done = 0
+    done, settled, waiting, retry = 0, set(), set(), []
     for trial in study.get_trials(deepcopy=False):
         run = by_number.get(trial.number)
         if trial.state is TrialState.RUNNING:
             study.tell(trial.number, state=TrialState.FAIL)
-            if spec.strategy != "grid":
-                study.enqueue_trial(trial.params)
+        if trial.state is TrialState.WAITING:
+            waiting.add(_point(trial.params))
         elif trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-                trial.state is TrialState.FAIL and run is not None
-                and run.status in (RunStatus.FAILED, RunStatus.FINISHED)):
+                run is not None and run.status in (RunStatus.FAILED, RunStatus.FINISHED)):
             done += 1
+            settled.add(_point(trial.params))
+        else:  # interrupted: running when its search stopped
+            retry.append(trial.params)
+    if spec.strategy == "grid":
+        from mldock.tuning.space import grid_values
+
+        retry = list(grid_values(spec.space))
+        random.Random(spec.seed).shuffle(retry)  # noqa: S311 - an order to try, not a secret
+    for params in retry:
+        if _point(params) not in settled | waiting:
+            study.enqueue_trial(params)
+            waiting.add(_point(params))
     return done
 
 
@@ -216,15 +239,17 @@ class _Search:
                 end = run_trial(self.session, run, tune_id=self.tune_id,
                                 objective=self.spec.objective, overrides=self.args.overrides,
                                 progress=self.progress, verbose=self.args.verbose)
+                self._tell(run, end)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised
-                end = TrialEnd(run.number, run.run_id, "interrupted", note=str(exc))
                 with self.lock:
                     self.error = self.error or exc
                 self.stop_all()
+                with contextlib.suppress(Exception):  # the study may refuse: already told
+                    self._tell(run, TrialEnd(run.number, run.run_id, "interrupted",
+                                             note=str(exc)))
             finally:
                 with self.lock:
                     self.running.pop(run.number, None)
-            self._tell(run, end)
 
     def _tell(self, run: TrialRun, end: TrialEnd) -> None:
         from optuna.trial import TrialState

@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mldock.errors import MldockError
-from mldock.tuning.space import param_values
 from mldock.tuning.spec import TuneSection
 
 JOURNAL = "optuna.journal"
@@ -52,9 +51,8 @@ def sampler_for(spec: TuneSection) -> Any:
     samplers = optuna.samplers
     if spec.strategy == "random":
         return samplers.RandomSampler(seed=spec.seed)
-    if spec.strategy == "grid":
-        grid = {name: param_values(spec.space[name]) for name in sorted(spec.space)}
-        return samplers.GridSampler(grid, seed=spec.seed)
+    if spec.strategy == "grid":  # the points are queued (local._reopen_study): none sampled
+        return samplers.RandomSampler(seed=spec.seed)
     return samplers.TPESampler(seed=spec.seed)  # bayesian, and hyperband's sampler
 
 
