@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import references
+
 MODELS_ROOT = "/var/azureml-app/azureml-models"
 READY_TIMEOUT = 600.0
 LOG_TAIL = 15
@@ -82,7 +84,10 @@ def _model_folder(fake: Any, deployment: dict[str, Any],
     workspace = deployment["id"].split("/onlineEndpoints/")[0]
     stores = {d["name"]: d["properties"]["containerName"]
               for d in fake.store.children(workspace, "datastores")}
-    container, prefix = fake.blob.locate(model["properties"]["modelUri"], stores)
+    # a model registered from a job's output (azureml://jobs/<job>/outputs/model) is read from
+    # the storage behind that output, as the service does
+    uri = references.resolve(fake, workspace, model["properties"]["modelUri"])
+    container, prefix = fake.blob.locate(uri, stores)
     host = fake.containers.scratch("models", deployment["name"] + "-" + fake.session_id[:6],
                                    model_name, version)
     leaf = PurePosixPath(prefix.rstrip("/")).name or model_name
