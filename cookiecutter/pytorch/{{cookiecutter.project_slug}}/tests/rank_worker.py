@@ -17,7 +17,8 @@ from fake_context import FakeContext  # noqa: E402
 from {{ cookiecutter.package_name }}.train import train  # noqa: E402
 
 if __name__ == "__main__":
-    rank, world, port, root = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    rank, world, port = (int(value) for value in sys.argv[1:4])
+    root = Path(sys.argv[4])
     params = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
     ctx = FakeContext(root / f"rank{rank}", params, {"train": HERE.parent / "data"},
                       rank=rank, world_size=world, master_port=port)

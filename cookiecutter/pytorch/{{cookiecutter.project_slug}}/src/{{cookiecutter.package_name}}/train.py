@@ -140,11 +140,11 @@ def _fit(ctx, model: torch.nn.Module, net: torch.nn.Module, optimizer: torch.opt
             sampler.set_epoch(epoch)
         model.train()
         total, count = 0.0, 0
-        for xb, yb in loader:
+        for rows, labels in loader:
             if first:  # what bench/ measures: how long until every host trains
                 print(f"first training step on rank {group.rank} at {time.time():.3f}", flush=True)
                 first = False
-            xb, yb = xb.to(group.device), yb.to(group.device)
+            xb, yb = rows.to(group.device), labels.to(group.device)
             optimizer.zero_grad()
             loss = F.cross_entropy(model(xb), yb)
             loss.backward()
