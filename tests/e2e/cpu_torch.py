@@ -9,8 +9,9 @@ the Docker bridge's gateway address so that ``docker build`` reaches it. torch's
 dependencies still come from PyPI. Without such a wheel the project is left as it is and builds
 from plain PyPI (slow, but what a user gets).
 
-One index serves the whole test process (:func:`shared_index`): the same URL in every build
-keeps the dependency layer in Docker's build cache from one build to the next.
+One index serves the whole test process (:func:`shared_index`), on a fixed port when it is free:
+the same URL in every build keeps the dependency layer in Docker's build cache from one build (and
+one test session) to the next, instead of a new gigabyte of layers each time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+PREFERRED_PORT = 47911
+"""Tried first: a requirements file naming the same index URL as an earlier build lets Docker
+reuse that build's dependency layer (the layers of removed test images stay as build cache)."""
 WHEEL = re.compile(r"^torch-(?P<version>[^-]+\+cpu)-cp311-cp311-manylinux[^-]*_x86_64\.whl$")
 
 
@@ -83,7 +87,10 @@ def serve(wheel: Path, host: str) -> WheelIndex:
         f'<!DOCTYPE html><html><body><a href="{link}">{html.escape(wheel.name)}</a>'
         "</body></html>\n")
     handler = functools.partial(_Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    try:  # the same URL as last session: the image's dependency layer comes from the cache
+        server = http.server.ThreadingHTTPServer((host, PREFERRED_PORT), handler)
+    except OSError:  # another test process serves it right now
+        server = http.server.ThreadingHTTPServer((host, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     version = WHEEL.match(wheel.name)["version"]  # type: ignore[index]
     return WheelIndex(host, server.server_address[1], version, server, folder)
