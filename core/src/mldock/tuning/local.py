@@ -183,9 +183,10 @@ def _reopen_study(study: Any, session: Session, tune_id: str, spec: TuneSection)
     done, settled, waiting, retry = 0, set(), set(), []
     for trial in study.get_trials(deepcopy=False):
         run = by_number.get(trial.number)
-        if trial.state is TrialState.RUNNING:
+        if trial.state is TrialState.RUNNING:  # its run may read 'failed' (exit 0, no model)
             study.tell(trial.number, state=TrialState.FAIL)
-        if trial.state is TrialState.WAITING:
+            retry.append(trial.params)
+        elif trial.state is TrialState.WAITING:
             waiting.add(_point(trial.params))
         elif trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
                 run is not None and run.status in (RunStatus.FAILED, RunStatus.FINISHED)):
