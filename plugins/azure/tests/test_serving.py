@@ -172,3 +172,28 @@ def test_names_and_missing_endpoints_are_one_line_errors(endpoints):
                           accept="application/json")
     with pytest.raises(NotFoundError, match="nothing-here"):
         endpoints.undeploy("nothing-here")
+
+
+def test_a_refused_deployment_is_one_line_and_the_empty_endpoint_stays(endpoints, ml_client,
+                                                                       azureml_fake):
+    """Quota refusals come back as ARM errors on the deployment's PUT: one line saying so, the
+    endpoint (slow to create on Azure) kept for the next try, and nothing left behind."""
+    from mldock_azure.modeldata import RegisteredModel
+
+    name = f"ep-{uuid.uuid4().hex[:10]}"
+    azureml_fake.fail_next("PUT", rf"/onlineEndpoints/{name}/deployments/", 409,
+                           "QuotaExceeded", "Not enough quota available for Standard_F2s_v2 in"
+                           " SubscriptionId 1111. Current usage/limit: 4/4.")
+    try:
+        with pytest.raises(MldockError) as caught:
+            endpoints.deploy(request(name, "img:1", "r1"), image="img:1",
+                             model=RegisteredModel("m", "1"))
+        message = caught.value.message
+        assert "an Azure quota is exhausted" in message and "\n" not in message
+        assert "the endpoint stays, empty: 'mldock undeploy' removes it" in caught.value.hint
+        assert list(ml_client.online_deployments.list(endpoint_name=name)) == []
+        assert endpoints.get(name).status == "no traffic"
+    finally:
+        endpoints.undeploy(name)
+    with pytest.raises(NotFoundError):
+        endpoints.get(name)

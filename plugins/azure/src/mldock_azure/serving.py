@@ -27,7 +27,7 @@ import io
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mldock.errors import BackendUnavailableError, MldockError, NotFoundError
@@ -179,7 +179,7 @@ class Endpoints:
         previous = [] if found is None else self.deployments(name)
         if found is None:
             progress(f"creating endpoint {name} (key authentication)")
-            self._finish(self.ml.online_endpoints.begin_create_or_update(
+            self._finish(lambda: self.ml.online_endpoints.begin_create_or_update(
                 endpoint_entity(name, tags=tags)), action=f"create endpoint {name!r}",
                 resource=f"endpoint {name!r}", progress=progress)
         new = deployment_name()
@@ -189,7 +189,7 @@ class Endpoints:
         endpoint = self.require(name)
         endpoint.traffic = {new: 100}
         endpoint.tags = {**dict(endpoint.tags or {}), **tags}
-        self._finish(self.ml.online_endpoints.begin_create_or_update(endpoint),
+        self._finish(lambda: self.ml.online_endpoints.begin_create_or_update(endpoint),
                      action=f"move the traffic of endpoint {name!r} to {new}",
                      resource=f"endpoint {name!r}", progress=progress)
         for old in previous:
@@ -217,7 +217,7 @@ class Endpoints:
                               hint="wait until it has Succeeded, then deploy again")
         if state == "Failed":
             progress(f"endpoint {name} failed earlier; deleting it to create it again")
-            self._finish(self.ml.online_endpoints.begin_delete(name=name),
+            self._finish(lambda: self.ml.online_endpoints.begin_delete(name=name),
                          action=f"delete endpoint {name!r}", resource=f"endpoint {name!r}",
                          progress=progress)
             return None
@@ -238,7 +238,7 @@ class Endpoints:
                  f" model {model.name}:{model.version}"
                  + ("; the current deployment serves until it is healthy" if serving else ""))
         try:
-            self._finish(self.ml.online_deployments.begin_create_or_update(entity),
+            self._finish(lambda: self.ml.online_deployments.begin_create_or_update(entity),
                          action=f"create deployment {new} of endpoint {name!r}",
                          resource=f"deployment {new}", progress=progress)
         except MldockError as exc:
@@ -253,15 +253,16 @@ class Endpoints:
             self._delete_quietly(name, new)
             raise
 
-    def _finish(self, poller: Any, *, action: str, resource: str,
+    def _finish(self, start: Callable[[], Any], *, action: str, resource: str,
                 progress: ProgressSink) -> Any:
-        """Wait for a long-running operation, at most ``deploy_timeout_s``; its failure is one
-        line naming what failed."""
+        """Start a long-running operation and wait for it, at most ``deploy_timeout_s``; its
+        failure (refused at once, or later) is one line naming what failed."""
         timeout = self.options.deploy_timeout_s
         deadline = time.monotonic() + timeout
         shown = None
         # the poller's thread re-raises the operation's failure from wait(), not only result()
         with quiet(), translated(action, resource=resource):
+            poller = start()
             while not poller.done():
                 status = poller.status()
                 if status != shown:
@@ -278,8 +279,8 @@ class Endpoints:
     # --- deleting -----------------------------------------------------------------------------
     def _delete_deployment(self, endpoint: str, name: str, progress: ProgressSink) -> None:
         with contextlib.suppress(NotFoundError):
-            self._finish(self.ml.online_deployments.begin_delete(name=name,
-                                                                 endpoint_name=endpoint),
+            self._finish(lambda: self.ml.online_deployments.begin_delete(
+                name=name, endpoint_name=endpoint),
                          action=f"delete deployment {name} of endpoint {endpoint!r}",
                          resource=f"deployment {name}", progress=progress)
 
@@ -299,12 +300,12 @@ class Endpoints:
         deployments = self.deployments(name)
         foreign = [str(d.name) for d in deployments if TAG_ENDPOINT not in (d.tags or {})]
         if not foreign:
-            self._finish(self.ml.online_endpoints.begin_delete(name=name),
+            self._finish(lambda: self.ml.online_endpoints.begin_delete(name=name),
                          action=f"delete endpoint {name!r}", resource=f"endpoint {name!r}",
                          progress=progress)
             return
         endpoint.traffic = {d: int((endpoint.traffic or {}).get(d, 0)) for d in foreign}
-        self._finish(self.ml.online_endpoints.begin_create_or_update(endpoint),
+        self._finish(lambda: self.ml.online_endpoints.begin_create_or_update(endpoint),
                      action=f"move the traffic of endpoint {name!r} off mldock's deployments",
                      resource=f"endpoint {name!r}", progress=progress)
         for deployment in deployments:
