@@ -197,3 +197,31 @@ def test_a_refused_deployment_is_one_line_and_the_empty_endpoint_stays(endpoints
         endpoints.undeploy(name)
     with pytest.raises(NotFoundError):
         endpoints.get(name)
+
+
+@pytest.mark.docker
+def test_undeploy_keeps_an_endpoint_that_serves_others_too(built, endpoints, models, ml_client):
+    """Someone added their own deployment to mldock's endpoint: undeploy removes mldock's
+    deployment only and keeps the endpoint, with their traffic shares as they were (none here:
+    mldock never routes traffic to a deployment it did not create)."""
+    from azure.ai.ml.entities import Environment, ManagedOnlineDeployment
+
+    name = f"ep-{uuid.uuid4().hex[:10]}"
+    first, run1 = models(2.0, 1.0)
+    endpoints.deploy(request(name, built.tag, run1), image=built.tag, model=first)
+    (mine,) = ml_client.online_deployments.list(endpoint_name=name)
+    try:
+        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name="theirs", endpoint_name=name, model=first.reference,
+            environment=Environment(image=built.tag, inference_config=inference_config()),
+            instance_type="Standard_F2s_v2", instance_count=1,
+            environment_variables={"MLDOCK_LOAD_FAILURE_GRACE": "0"})).result()
+        lines: list[str] = []
+        endpoints.undeploy(name, progress=lines.append)
+        left = [d.name for d in ml_client.online_deployments.list(endpoint_name=name)]
+        assert left == ["theirs"] and mine.name not in left
+        assert not any(ml_client.online_endpoints.get(name).traffic.values())
+        assert (f"endpoint {name} kept: deployments theirs were not created by mldock; they had"
+                " no traffic, so the endpoint now serves none") in lines[-1]
+    finally:
+        ml_client.online_endpoints.begin_delete(name).result()

@@ -42,6 +42,7 @@ from mldock_azure.names import experiment_name, join, stamp, tags_for
 TERMINAL = {"Completed": "finished", "Failed": "failed", "Canceled": "killed",
             "NotResponding": "failed"}
 DRIVER = Path(__file__).with_name("batch_driver.py")
+WAIT_GRACE_S = 1800  # queueing and node start-up come on top of the job's own timeout
 
 
 def driver_command() -> str:
@@ -129,6 +130,9 @@ class BatchRunner:
                            failure_reason=reason)
 
     def _wait(self, name: str, progress: ProgressSink) -> Any:
+        """Until the job ends; Azure ML cancels it after ``timeout_s``, so a job still not
+        ended well after that is reported rather than waited on for ever."""
+        deadline = time.monotonic() + self.options.timeout_s + WAIT_GRACE_S
         shown = None
         while True:
             with translated(f"read batch job {name}", resource=f"job {name}"):
@@ -139,6 +143,9 @@ class BatchRunner:
                 shown = status
             if status in TERMINAL:
                 return found
+            if time.monotonic() > deadline:
+                raise MldockError(f"batch job {name} is still {status} after its timeout",
+                                  hint=f"follow it with 'az ml job show -n {name}'")
             time.sleep(self.poll_s)
 
     # --- where the data is ----------------------------------------------------------------------

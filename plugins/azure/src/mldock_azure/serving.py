@@ -312,7 +312,9 @@ class Endpoints:
             if TAG_ENDPOINT in (deployment.tags or {}):
                 self._delete_deployment(name, str(deployment.name), progress)
         progress(f"endpoint {name} kept: deployments {', '.join(foreign)} were not created by"
-                 " mldock")
+                 " mldock" + ("" if any(endpoint.traffic.values()) else
+                              "; they had no traffic, so the endpoint now serves none (mldock"
+                              " does not route traffic to deployments it did not create)"))
 
     # --- calling ------------------------------------------------------------------------------
     def predict(self, name: str, body: bytes, *, content_type: str, accept: str) -> Prediction:
