@@ -230,3 +230,56 @@ def test_cancel_stops_a_running_job(ml_client, azureml_fake, engine):
     ml_client.jobs.begin_cancel(name).result()
     assert ml_client.jobs.get(name).status == "Canceled"
     assert not engine.containers.list(filters={"name": f"azmlfake-{name}"})
+
+
+def test_acr_exchange_turns_an_access_token_into_the_known_refresh_token(azureml_fake,
+                                                                         azureml_env):
+    import requests
+
+    token = azureml_fake.credential().get_token("https://management.azure.com/.default").token
+    url = f"https://{azureml_fake.registry_login_server}/oauth2/exchange"
+    form = {"grant_type": "access_token", "service": "mldockfakeacr.azurecr.io",
+            "tenant": azureml_fake.tenant_id, "access_token": token}
+    answer = requests.post(url, data=form, timeout=30)
+    assert answer.status_code == 200
+    assert answer.json() == {"refresh_token": azureml_fake.acr_refresh_token}
+    refused = requests.post(url, data={**form, "access_token": "not-a-token"}, timeout=30)
+    assert refused.status_code == 401
+
+
+def test_client_secret_credential_signs_in_at_the_fakes_authority(azureml_fake, azureml_env):
+    from azure.identity import ClientSecretCredential
+
+    credential = ClientSecretCredential(
+        azureml_fake.tenant_id, "dummy-client", "dummy-secret", authority=azureml_fake.url,
+        disable_instance_discovery=True)
+    token = credential.get_token(f"{azureml_fake.url}/.default")
+    assert token.token.count(".") == 2
+    assert azureml_fake.sent("POST", rf"^/{azureml_fake.tenant_id}/oauth2/v2.0/token$")
+
+
+def test_traffic_to_a_missing_deployment_is_rejected(ml_client):
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+    from azure.core.exceptions import HttpResponseError
+
+    with pytest.raises(HttpResponseError, match="do not exist"):
+        ml_client.online_endpoints.begin_create_or_update(
+            ManagedOnlineEndpoint(name=unique("ep"), traffic={"green": 100})).result()
+
+
+@pytest.mark.docker
+def test_a_deployment_whose_container_exits_fails_with_its_log(ml_client, azureml_fake, engine):
+    from azure.ai.ml.entities import Environment, ManagedOnlineDeployment, ManagedOnlineEndpoint
+
+    name = unique("epfail")
+    ml_client.online_endpoints.begin_create_or_update(ManagedOnlineEndpoint(name=name)).result()
+    route = {"path": "/ready", "port": 5001}
+    environment = Environment(name=name, version="1", image=IMAGE, inference_config={
+        "liveness_route": route, "readiness_route": route, "scoring_route": route})
+    with pytest.raises(Exception, match="User container has crashed"):
+        ml_client.online_deployments.begin_create_or_update(ManagedOnlineDeployment(
+            name="blue", endpoint_name=name, environment=environment,
+            instance_type="Standard_DS3_v2", instance_count=1)).result()
+    assert ml_client.online_deployments.get("blue", name).provisioning_state == "Failed"
+    ml_client.online_deployments.begin_delete("blue", name).result()
+    ml_client.online_endpoints.begin_delete(name=name).result()

@@ -17,7 +17,7 @@ Fixtures (``plugins/azure/tests/conftest.py``), the stable API for the azure sui
   (+ a managed identity for ``DefaultAzureCredential``), ``credential()``, ``ml_client()``;
   ``add_workspace(name)``, ``add_compute(name, workspace=, vm_size=, max_nodes=)``;
   ``fail_next(method, path_regex, status, code, message, times=1)``; ``requests`` /
-  ``sent(method, path_regex)`` (what the SDK sent, bodies parsed); ``crashes``;
+  ``sent(method, path_regex)`` (what the SDK sent: ``.body`` text, ``.json`` parsed); ``crashes``;
   ``wait_for(check, timeout)``; ``blob`` (Azurite: ``account``, ``locate``, ``download``,
   ``upload``); the default datastore ``workspaceblobstore`` (container
   ``azureml-blobstore-<workspace>``).

@@ -27,13 +27,22 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass
 class Recorded:
-    """One request as received: what tests assert on."""
+    """One request as received: what tests assert on. ``body`` is the text sent (empty for
+    none); :attr:`json` parses it."""
 
     method: str
     path: str
     query: dict[str, str]
-    body: Any
+    body: str
     status: int = 0
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (None for an empty or non-JSON body)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
 
 
 class FakeServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -98,7 +107,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         request = Request(self.command, parts.path, dict(urllib.parse.parse_qsl(parts.query)),
                           {k.lower(): v for k, v in self.headers.items()}, body,
                           base_url=self.server.url)
-        record = Recorded(request.method, request.path, request.query, _parsed(body))
+        record = Recorded(request.method, request.path, request.query,
+                          body.decode(errors="replace"))
         self.server.requests.append(record)
         response = self.server.answer(request)
         record.status = response.status
@@ -114,11 +124,3 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
 
-
-def _parsed(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode(errors="replace")
