@@ -21,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 python=$(uv run --no-sync python -c 'import sys; print(sys.executable)')
 uv venv -q --python "$python" "$work/venv"
 
-packages=(-e "core[testing]")
+packages=(-e "core[testing,tune]")  # tune: Optuna, for the local tuner's tests
 for plugin in plugins/*/pyproject.toml; do
   packages+=(-e "$(dirname "$plugin")[test]")
 done
