@@ -34,6 +34,16 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def run_logs(fake, name: str) -> dict[str, str]:
+    """Every log file run history lists for job ``name``, read through its URL."""
+    import requests
+
+    token = fake.credential().get_token("https://ml.azure.com/.default").token
+    details = requests.get(f"{fake.url}/history/v1.0{fake.workspace_id()}/runs/{name}/details",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    return {log: requests.get(url, timeout=30).text for log, url in details["logFiles"].items()}
+
+
 @pytest.mark.docker
 def test_command_job_runs_to_completed(ml_client, azureml_fake, engine, capsys):
     from azure.ai.ml import Input, Output, command
@@ -55,10 +65,14 @@ def test_command_job_runs_to_completed(ml_client, azureml_fake, engine, capsys):
         distribution={"type": "pytorch", "process_count_per_instance": 1})
     created = ml_client.jobs.create_or_update(job)
     assert created.name == name
-    ml_client.jobs.stream(name)
-    assert "rank 0" in capsys.readouterr().out  # rank 0's log, streamed from run history
+    ml_client.jobs.stream(name)  # polls run history until the job ends
+    assert f"RunId: {name}" in capsys.readouterr().out
     done = ml_client.jobs.get(name)
     assert done.status == "Completed"
+    logs = run_logs(azureml_fake, name)
+    assert sorted(logs) == ["user_logs/std_log_process_0.txt", "user_logs/std_log_process_1.txt"]
+    assert [logs[f"user_logs/std_log_process_{rank}.txt"].strip() for rank in (0, 1)] == [
+        "rank 0", "rank 1"]
     blob = azureml_fake.blob.service().get_container_client(container).download_blob(
         f"azureml/{name}/model/y.txt").readall()
     assert blob == b"42"

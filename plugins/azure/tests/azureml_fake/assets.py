@@ -56,87 +56,97 @@ ASSETS: dict[str, tuple[str, str, Validator]] = {
 
 def register(router: Router, fake: Any) -> None:
     for segment, (version_model, container_model, validate) in ASSETS.items():
-        _register_kind(router, fake, segment, version_model, container_model, validate)
+        AssetRoutes(fake, segment, version_model, container_model, validate).register(router)
 
 
-def _register_kind(router: Router, fake: Any, segment: str, version_model: str,
-                   container_model: str, validate: Validator) -> None:
-    kind = f"{PROVIDER}/workspaces/{segment}"
+class AssetRoutes:
+    """The routes of one asset kind (``environments`` or ``models``) of every workspace."""
 
-    def container_id(request: Request) -> str:
+    def __init__(self, fake: Any, segment: str, version_model: str, container_model: str,
+                 validate: Validator) -> None:
+        self.fake = fake
+        self.segment = segment
+        self.kind = f"{PROVIDER}/workspaces/{segment}"
+        self.version_model = version_model
+        self.container_model = container_model
+        self.validate = validate
+
+    def register(self, router: Router) -> None:
+        base = f"{WORKSPACE}/{self.segment}"
+        router.add("GET", base, self.list_containers)
+        router.add("GET", base + "/{name}", self.get_container)
+        router.add("PUT", base + "/{name}", self.put_container)
+        router.add("GET", base + "/{name}/versions", self.list_versions)
+        router.add("GET", base + "/{name}/versions/{version}", self.get_version)
+        router.add("PUT", base + "/{name}/versions/{version}", self.put_version)
+
+    def container_id(self, request: Request) -> str:
         name = request.params["name"]
         if not ASSET_NAME.match(name):
             raise bad_request(f"Asset name {name!r} must start with a letter or digit and hold"
                               " only letters, digits, '-', '_' and '.' (at most 255).",
                               target="name")
-        return f"{workspace_id(request, fake)}/{segment}/{name}"
+        return f"{workspace_id(request, self.fake)}/{self.segment}/{name}"
 
-    def ensure_container(resource_id: str, name: str) -> dict[str, Any]:
-        found = fake.store.get(resource_id)
+    def ensure_container(self, resource_id: str, name: str) -> dict[str, Any]:
+        found = self.fake.store.get(resource_id)
         if found is None:
-            found = fake.store.put({"id": resource_id, "name": name, "type": kind,
-                                    "systemData": system_data(),
-                                    "properties": {"isArchived": False, "tags": {},
-                                                   "properties": {}, "latestVersion": None,
-                                                   "nextVersion": "1",
-                                                   "provisioningState": "Succeeded"}})
+            found = self.fake.store.put({
+                "id": resource_id, "name": name, "type": self.kind, "systemData": system_data(),
+                "properties": {"isArchived": False, "tags": {}, "properties": {},
+                               "latestVersion": None, "nextVersion": "1",
+                               "provisioningState": "Succeeded"}})
         return dict(found)
 
-    def put_version(request: Request) -> Response:
-        parent = container_id(request)
+    def put_version(self, request: Request) -> Response:
+        parent = self.container_id(request)
         version = request.params["version"]
         if not VERSION.match(version):
             raise bad_request(f"Version {version!r}: letters, digits, '-', '_', '.'; at most 255.",
                               target="version")
         body = request.json()
-        shapes.check(version_model, body)
-        previous = fake.store.get(f"{parent}/versions/{version}")
-        validate(body["properties"], previous)
-        container = ensure_container(parent, request.params["name"])
-        document = {"id": f"{parent}/versions/{version}", "name": version,
-                    "type": f"{kind}/versions", "systemData": system_data(
-                        (previous or {}).get("systemData")),
-                    "properties": {**SERVICE_DEFAULTS[segment], **body["properties"],
-                                   "provisioningState": "Succeeded"}}
-        saved = fake.store.put(document)
-        next_version = str(int(version) + 1) if version.isdigit() else None
-        current = container["properties"].get("nextVersion") or "1"
-        if next_version and (not current.isdigit() or int(next_version) > int(current)):
-            fake.store.update(parent, latestVersion=version, nextVersion=next_version)
-        else:
-            fake.store.update(parent, latestVersion=version)
+        shapes.check(self.version_model, body)
+        previous = self.fake.store.get(f"{parent}/versions/{version}")
+        self.validate(body["properties"], previous)
+        container = self.ensure_container(parent, request.params["name"])
+        saved = self.fake.store.put({
+            "id": f"{parent}/versions/{version}", "name": version, "type": f"{self.kind}/versions",
+            "systemData": system_data((previous or {}).get("systemData")),
+            "properties": {**SERVICE_DEFAULTS[self.segment], **body["properties"],
+                           "provisioningState": "Succeeded"}})
+        self._advance(parent, container, version)
         return Response(200 if previous else 201, saved)
 
-    def get_version(request: Request) -> Response:
-        resource_id = f"{container_id(request)}/versions/{request.params['version']}"
-        return Response(200, fake.store.require(resource_id, f"{kind}/versions"))
+    def _advance(self, parent: str, container: dict[str, Any], version: str) -> None:
+        """``latestVersion`` is this one; ``nextVersion`` moves past a numeric version."""
+        current = container["properties"].get("nextVersion") or "1"
+        if version.isdigit() and (not current.isdigit() or int(version) + 1 > int(current)):
+            self.fake.store.update(parent, latestVersion=version, nextVersion=str(int(version) + 1))
+        else:
+            self.fake.store.update(parent, latestVersion=version)
 
-    def list_versions(request: Request) -> Response:
-        found = fake.store.children(container_id(request), "versions")
+    def get_version(self, request: Request) -> Response:
+        resource_id = f"{self.container_id(request)}/versions/{request.params['version']}"
+        return Response(200, self.fake.store.require(resource_id, f"{self.kind}/versions"))
+
+    def list_versions(self, request: Request) -> Response:
+        found = self.fake.store.children(self.container_id(request), "versions")
         if request.query.get("$orderBy", request.query.get("$orderby", "")).endswith("desc"):
             found.reverse()
         top = request.query.get("$top")
         return Response(200, {"value": found[: int(top)] if top else found})
 
-    def get_container(request: Request) -> Response:
-        return Response(200, fake.store.require(container_id(request), kind))
+    def get_container(self, request: Request) -> Response:
+        return Response(200, self.fake.store.require(self.container_id(request), self.kind))
 
-    def put_container(request: Request) -> Response:
-        resource_id = container_id(request)
+    def put_container(self, request: Request) -> Response:
+        resource_id = self.container_id(request)
         body = request.json()
-        shapes.check(container_model, body)
-        existing = ensure_container(resource_id, request.params["name"])
+        shapes.check(self.container_model, body)
+        existing = self.ensure_container(resource_id, request.params["name"])
         properties = {**existing["properties"], **body["properties"]}
-        return Response(200, fake.store.put({**existing, "properties": properties}))
+        return Response(200, self.fake.store.put({**existing, "properties": properties}))
 
-    def list_containers(request: Request) -> Response:
-        return Response(200, {"value": fake.store.children(workspace_id(request, fake),
-                                                           segment)})
-
-    base = f"{WORKSPACE}/{segment}"
-    router.add("GET", base, list_containers)
-    router.add("GET", base + "/{name}", get_container)
-    router.add("PUT", base + "/{name}", put_container)
-    router.add("GET", base + "/{name}/versions", list_versions)
-    router.add("GET", base + "/{name}/versions/{version}", get_version)
-    router.add("PUT", base + "/{name}/versions/{version}", put_version)
+    def list_containers(self, request: Request) -> Response:
+        return Response(200, {"value": self.fake.store.children(
+            workspace_id(request, self.fake), self.segment)})

@@ -32,13 +32,32 @@ DEPLOYMENT_DEFAULTS: dict[str, Any] = {
 
 
 def register(router: Router, fake: Any) -> None:
-    def ids(request: Request) -> tuple[str, str]:
-        endpoint = f"{workspace_id(request, fake)}/onlineEndpoints/{request.params['endpoint']}"
-        fake.store.require(endpoint, KIND)
+    DeploymentRoutes(fake).register(router)
+
+
+class DeploymentRoutes:
+    """The deployment routes of every endpoint of every workspace."""
+
+    def __init__(self, fake: Any) -> None:
+        self.fake = fake
+
+    def register(self, router: Router) -> None:
+        router.add("GET", DEPLOYMENTS, self.listing)
+        router.add("GET", DEPLOYMENTS + "/{name}", self.get)
+        router.add("PUT", DEPLOYMENTS + "/{name}", self.put)
+        router.add("DELETE", DEPLOYMENTS + "/{name}", self.delete)
+        router.add("POST", DEPLOYMENTS + "/{name}/getLogs", self.get_logs)
+
+    def ids(self, request: Request) -> tuple[str, str]:
+        """``(endpoint id, deployment id)``; ARM's 404 when the endpoint does not exist."""
+        endpoint = (f"{workspace_id(request, self.fake)}/onlineEndpoints/"
+                    f"{request.params['endpoint']}")
+        self.fake.store.require(endpoint, KIND)
         return endpoint, f"{endpoint}/deployments/{request.params.get('name', '')}"
 
-    def put(request: Request) -> Response:
-        _, resource_id = ids(request)
+    def put(self, request: Request) -> Response:
+        fake = self.fake
+        _, resource_id = self.ids(request)
         name = request.params["name"]
         if not DEPLOYMENT_NAME.match(name):
             raise bad_request(f"Deployment name {name!r}: 1-32 letters, digits and '-',"
@@ -62,39 +81,34 @@ def register(router: Router, fake: Any) -> None:
         headers = fake.operations.start(request, lambda: _state(fake, resource_id))
         return Response(201, document, headers)
 
-    def get(request: Request) -> Response:
-        _, resource_id = ids(request)
-        return Response(200, fake.store.require(resource_id, f"{KIND}/deployments"))
+    def get(self, request: Request) -> Response:
+        _, resource_id = self.ids(request)
+        return Response(200, self.fake.store.require(resource_id, f"{KIND}/deployments"))
 
-    def listing(request: Request) -> Response:
-        endpoint, _ = ids(request)
-        return Response(200, {"value": fake.store.children(endpoint, "deployments")})
+    def listing(self, request: Request) -> Response:
+        endpoint, _ = self.ids(request)
+        return Response(200, {"value": self.fake.store.children(endpoint, "deployments")})
 
-    def delete(request: Request) -> Response:
-        endpoint, resource_id = ids(request)
-        fake.store.require(resource_id, f"{KIND}/deployments")
-        traffic = fake.store.get(endpoint)["properties"].get("traffic") or {}
+    def delete(self, request: Request) -> Response:
+        endpoint, resource_id = self.ids(request)
+        self.fake.store.require(resource_id, f"{KIND}/deployments")
+        traffic = self.fake.store.get(endpoint)["properties"].get("traffic") or {}
         share = {k.lower(): int(v) for k, v in traffic.items()}.get(request.params["name"].lower())
         if share:
             raise bad_request(f"Deployment {request.params['name']} takes {share}% of the"
                               " traffic: move the traffic before deleting it.")
-        stop(fake, resource_id)
-        fake.store.delete(resource_id)
-        return Response(202, None, fake.operations.start(request, lambda: ("Succeeded", None)))
+        stop(self.fake, resource_id)
+        self.fake.store.delete(resource_id)
+        return Response(202, None, self.fake.operations.start(request,
+                                                              lambda: ("Succeeded", None)))
 
-    def get_logs(request: Request) -> Response:
-        _, resource_id = ids(request)
-        fake.store.require(resource_id, f"{KIND}/deployments")
+    def get_logs(self, request: Request) -> Response:
+        _, resource_id = self.ids(request)
+        self.fake.store.require(resource_id, f"{KIND}/deployments")
         body = request.json() if request.body else {}
-        running = fake.servings.get(resource_id.lower())
+        running = self.fake.servings.get(resource_id.lower())
         tail = int(body.get("tail") or 0) or None
         return Response(200, {"content": serving.logs(running, tail) if running else ""})
-
-    router.add("GET", DEPLOYMENTS, listing)
-    router.add("GET", DEPLOYMENTS + "/{name}", get)
-    router.add("PUT", DEPLOYMENTS + "/{name}", put)
-    router.add("DELETE", DEPLOYMENTS + "/{name}", delete)
-    router.add("POST", DEPLOYMENTS + "/{name}/getLogs", get_logs)
 
 
 def stop(fake: Any, deployment_id: str) -> None:
