@@ -243,7 +243,7 @@ def test_cancel_stops_a_running_job(ml_client, azureml_fake, engine):
     assert azureml_fake.wait_for(lambda: ml_client.jobs.get(name).status == "Running")
     ml_client.jobs.begin_cancel(name).result()
     assert ml_client.jobs.get(name).status == "Canceled"
-    assert not engine.containers.list(filters={"name": f"azmlfake-{name}"})
+    assert not engine.containers.list(all=True, filters={"name": f"azmlfake-{name}"})
 
 
 def test_acr_exchange_turns_an_access_token_into_the_known_refresh_token(azureml_fake,

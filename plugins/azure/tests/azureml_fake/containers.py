@@ -9,8 +9,8 @@ fake that never runs a container needs no engine.
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 SESSION_LABEL = "mldock.test.session"
 FAKE_LABEL = "mldock.test.azureml-fake"
 ENGINE_TIMEOUT = 300
+REMOVE_ATTEMPTS = 5
 
 
 class ContainerRunner:
@@ -78,13 +79,28 @@ class ContainerRunner:
 
         with self._lock:
             self._started.pop(container.id, None)
-        with contextlib.suppress(NotFound, APIError):  # already gone, or going
-            container.remove(force=True)
+        for _ in range(REMOVE_ATTEMPTS):  # a loaded engine may answer 409 "removal in progress"
+            try:
+                container.remove(force=True)
+            except NotFound:
+                return
+            except APIError:
+                time.sleep(1)
+                continue
+            return
 
     def stop_all(self) -> None:
+        """Remove every container this runner started, then any container still carrying this
+        session's and the fake's labels (one whose removal failed while the engine was busy)."""
         with self._lock:
             started = list(self._started.values())
+            client = self._client
         for container in started:
+            self.remove(container)
+        if client is None:
+            return
+        labels = [f"{SESSION_LABEL}={self.session_id}", FAKE_LABEL]
+        for container in client.containers.list(all=True, filters={"label": labels}):
             self.remove(container)
 
 

@@ -231,6 +231,8 @@ def _run_processes(fake: Any, run: JobRun, properties: dict[str, Any], binds: di
     logs = fake.containers.scratch("jobs", run.folder.name, "logs", LOGS)
     followers = []
     for rank, env in enumerate(environments):
+        if run.canceled.is_set():  # canceled while the first ranks started: start no more
+            break
         name = "std_log.txt" if len(environments) == 1 else f"std_log_process_{rank}.txt"
         run.log_files[f"{LOGS}/{name}"] = logs / name
         (logs / name).touch()
