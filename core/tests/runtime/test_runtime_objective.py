@@ -16,8 +16,12 @@ from typing import ClassVar
 
 import pytest
 from mldock.runtime.context import build_context
-from mldock.runtime.names import metric_line_regex
-from mldock.runtime.objective import HypertuneReporter, MlflowReporter, tracking_base
+from mldock.runtime.objective import (
+    HypertuneReporter,
+    MlflowReporter,
+    metric_line_regex,
+    tracking_base,
+)
 
 
 def _vertex_env(tmp_path: Path, **extra: str) -> dict[str, str]:

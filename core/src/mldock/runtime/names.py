@@ -8,8 +8,6 @@ See ``CONTAINER-CONTRACT.md`` for what each one means.
 
 from __future__ import annotations
 
-import re
-
 __all__ = [
     "ENV_CHECKPOINT_DIR",
     "ENV_HYPERPARAMETERS",
@@ -23,7 +21,6 @@ __all__ = [
     "MANIFEST_NAME",
     "METRICS_FILE_NAME",
     "METRIC_LINE_PREFIX",
-    "metric_line_regex",
 ]
 
 MANIFEST_NAME = "mldock-model.json"
@@ -64,11 +61,5 @@ ENV_OBJECTIVE = "MLDOCK_TUNE_OBJECTIVE"
 """The metric a tuner optimizes, set on each trial's container. The runtime then reports that
 metric the way the platform's tuner reads it (:mod:`mldock.runtime.objective`): the hypertune
 file on Vertex AI, the job's MLflow run on Azure ML (SageMaker reads the log line of every
-metric through :func:`metric_line_regex`)."""
+metric through :func:`mldock.runtime.objective.metric_line_regex`)."""
 
-
-def metric_line_regex(key: str) -> str:
-    """A regex whose group 1 is the value of metric ``key`` in the runtime's log line
-    (``mldock-metric KEY=VALUE [step=N]``): SageMaker's ``MetricDefinitions`` ``Regex``."""
-    number = r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
-    return f"{METRIC_LINE_PREFIX} {re.escape(key)}={number}"

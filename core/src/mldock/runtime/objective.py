@@ -5,8 +5,8 @@ A trial's container gets the objective's name (``MLDOCK_TUNE_OBJECTIVE``, or Ver
 the platform, so ``train(ctx)`` and the project's requirements stay as they are:
 
 * **SageMaker** reads every metric from the log by the regex of its ``MetricDefinitions``: the
-  ``mldock-metric KEY=VALUE`` line ``log_metric`` prints already
-  (:func:`mldock.runtime.names.metric_line_regex`). Nothing more here.
+  ``mldock-metric KEY=VALUE`` line ``log_metric`` prints already (:func:`metric_line_regex`
+  gives a plugin that regex). Nothing more here.
 * **Vertex AI** reads the file ``cloudml-hypertune`` writes: JSON lines
   ``{"<tag>": "<value>", "global_step": "<step>", "timestamp": <t>, "trial": "<id>"}`` at
   ``CLOUD_ML_HP_METRIC_FILE`` (default ``/tmp/hypertune/output.metrics``), the last 100 reports,
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import sys
 import tempfile
 import threading
@@ -33,11 +34,18 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from mldock.runtime.names import ENV_OBJECTIVE
+from mldock.runtime.names import ENV_OBJECTIVE, METRIC_LINE_PREFIX
 from mldock.runtime.platform import AZUREML, VERTEX
 
 HYPERTUNE_FILE = "/tmp/hypertune/output.metrics"  # noqa: S108 - the path Vertex AI reads
 HYPERTUNE_KEEP = 100
+
+
+def metric_line_regex(key: str) -> str:
+    """A regex whose group 1 is the value of metric ``key`` in the runtime's log line
+    (``mldock-metric KEY=VALUE [step=N]``): SageMaker's ``MetricDefinitions`` ``Regex``."""
+    number = r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
+    return f"{METRIC_LINE_PREFIX} {re.escape(key)}={number}"
 
 
 def _warn(text: str) -> None:
