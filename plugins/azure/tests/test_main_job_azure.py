@@ -82,7 +82,7 @@ def project(azureml_fake, acr, mldock, tmp_path_factory):
     finally:
         for image in client.images.list():
             for tag in image.tags:
-                if tag.split(":")[0] in (PROJECT, f"{acr.host}/{PROJECT}"):
+                if tag.rpartition(":")[0] in (PROJECT, f"{acr.host}/{PROJECT}"):
                     client.images.remove(tag, force=True, noprune=True)
         client.close()
 
