@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the CLI imports the session and the tuner lazily, when the 
     from mldock.session import Session
     from mldock.tuning.local import TuneArgs, TuneOutcome
 
-app = typer.Typer(help="Search hyperparameters ([tune]); trials are runs under one tune run.")
+app = typer.Typer(help="Search hyperparameters (\\[tune]); trials are runs under one tune run.")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -30,19 +30,19 @@ def tune(
         False, "--no-container", help="Run trials as local processes instead of the image."),
     resume: str | None = typer.Option(
         None, "--resume", metavar="TUNE_ID",
-        help="Go on with an interrupted search (by default the last one of the same [tune]"
+        help="Go on with an interrupted search (by default the last one of the same \\[tune]"
              " is resumed by itself)."),
     new: bool = typer.Option(False, "--new", help="Start a new search even if one can resume."),
     max_trials: int | None = typer.Option(
-        None, "--max-trials", min=1, max=10_000, metavar="N", help="Override [tune] max_trials."),
+        None, "--max-trials", min=1, max=10_000, metavar="N", help="Override \\[tune] max_trials."),
     parallel: int | None = typer.Option(
         None, "--parallel", min=1, max=1_000, metavar="N",
-        help="Override [tune] parallel_trials."),
+        help="Override \\[tune] parallel_trials."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Echo every trial's log, prefixed with its number."),
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run the search of [tune] and print the tune's run id on stdout.
+    r"""Run the search of \[tune] and print the tune's run id on stdout.
 
     Locally, Optuna picks each trial's values (strategy: bayesian = TPE, random, grid,
     hyperband) and trials run as containers of the project's image, parallel_trials at a time;
