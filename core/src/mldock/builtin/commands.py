@@ -19,7 +19,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
     "undeploy": ("mldock.cli.deploy_cmd:undeploy_app", "Stop and remove an endpoint."),
     "predict": ("mldock.cli.deploy_cmd:predict_app", "Send a request to a deployed endpoint."),
     "batch": ("mldock.cli.batch_cmd:app", "Run a batch prediction job over stored data."),
-    "tune": ("mldock.cli.tune_cmd:app", "Search hyperparameters ([tune]): trials under one run."),
+    "tune": ("mldock.cli.tune_cmd:app", "Search hyperparameters: trials as runs under one tune."),
     "runs": ("mldock.cli.runs_cmd:app", "List, show and compare tracked runs."),
     "logs": ("mldock.cli.runs_cmd:logs_app", "Show (or follow) the logs of a run."),
     "plugins": ("mldock.cli.plugins_cmd:app", "List installed plugins and diagnose broken ones."),
