@@ -20,5 +20,6 @@ def test_capabilities_are_declared_honestly():
     (record,) = mldock_deployers()
     assert record.name == "sagemaker"
     assert record.capabilities == {"training", "serving", "batch", "distributed", "spot",
-                                   "registry"}
+                                   "registry", "tuning"}
+    assert record.tuning is not None and "grid" in record.tuning.strategies
     assert record.load_config_model().__name__ == "SageMakerOptions"

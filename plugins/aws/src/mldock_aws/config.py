@@ -134,3 +134,50 @@ class SageMakerOptions(PluginConfig):
         if self.max_wait_s is not None:
             return self.max_wait_s
         return min(2 * self.max_runtime_s, MAX_JOB_SECONDS)
+
+
+TUNING_JOB_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
+
+
+class SageMakerTuneOptions(PluginConfig):
+    """The SageMaker-only keys of ``[tune.sagemaker]`` (the common keys are core's).
+
+    Attributes:
+        max_runtime_s: the whole tuning job stops after this long (``ResourceLimits``
+            ``MaxRuntimeInSeconds``, 2 minutes to ~6 months); unset: no limit but the trials'.
+        target_objective: the job completes once a trial reaches this objective value
+            (``TuningJobCompletionCriteria.TargetObjectiveMetricValue``).
+        stop_when_not_improving: complete after this many trials without a better objective
+            (``BestObjectiveNotImproving``, at least 3).
+        hyperband_min_resource, hyperband_max_resource: Hyperband's smallest and largest budget
+            in epochs (the ``step`` the code logs the objective with); unset: SageMaker picks.
+        warm_start_from: up to 5 earlier tuning jobs whose trials seed this search.
+        warm_start_type: ``IdenticalDataAndAlgorithm`` (same data and image) or
+            ``TransferLearning`` (changed data, image or space).
+    """
+
+    max_runtime_s: int | None = Field(default=None, ge=120, le=15_768_000)
+    target_objective: float | None = None
+    stop_when_not_improving: int | None = Field(default=None, ge=3)
+    hyperband_min_resource: int | None = Field(default=None, ge=1)
+    hyperband_max_resource: int | None = Field(default=None, ge=1)
+    warm_start_from: list[str] = Field(default_factory=list, max_length=5)
+    warm_start_type: str = Field(default="IdenticalDataAndAlgorithm",
+                                 pattern=r"^(IdenticalDataAndAlgorithm|TransferLearning)$")
+
+    @field_validator("warm_start_from")
+    @classmethod
+    def _check_parents(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(TUNING_JOB_NAME, name):
+                raise ValueError(f"{name!r} is not a SageMaker tuning job name (letters, digits"
+                                 " and hyphens, at most 32)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_hyperband(self) -> SageMakerTuneOptions:
+        low, high = self.hyperband_min_resource, self.hyperband_max_resource
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"hyperband_min_resource ({low}) is above hyperband_max_resource"
+                             f" ({high})")
+        return self

@@ -26,6 +26,9 @@ from mldock.interfaces import (
     RegistryTarget,
     TrainingJob,
     TrainingResult,
+    TrialSink,
+    TuneRequest,
+    TuneResult,
     null_progress,
 )
 from mldock.records import FactoryContext
@@ -39,6 +42,7 @@ from mldock_aws.modeldata import model_data_url
 from mldock_aws.names import training_job_name
 from mldock_aws.serving import Endpoints
 from mldock_aws.training import TrainingRunner
+from mldock_aws.tuning import TuningRunner
 
 
 class SageMakerDeployer(Deployer):
@@ -64,6 +68,8 @@ class SageMakerDeployer(Deployer):
                                    poll_s=poll_s or 15.0)
         self.batches = BatchRunner(self.clients, options, project=project,
                                    poll_s=poll_s or 15.0)
+        self.tuning = TuningRunner(self.clients, options, project=project,
+                                   poll_s=poll_s or 30.0)
 
     @classmethod
     def from_context(cls, context: FactoryContext) -> SageMakerDeployer:
@@ -116,6 +122,13 @@ class SageMakerDeployer(Deployer):
         self.training.output_path = self.output_path
         return self.training.run(job, training_job_name(self.project, job.run_id),
                                  progress=progress, on_metrics=on_metrics)
+
+    def tune(self, request: TuneRequest, *, progress: ProgressSink = null_progress,
+             on_trial: TrialSink | None = None) -> TuneResult:
+        """A HyperParameterTuningJob of the pushed image (:mod:`~mldock_aws.tuning`)."""
+        self._image(request.image)
+        return self.tuning.run(request, output_path=self.output_path, progress=progress,
+                               on_trial=on_trial)
 
     def batch(self, request: BatchRequest, *,
               progress: ProgressSink = null_progress) -> BatchResult:

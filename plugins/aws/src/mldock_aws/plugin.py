@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mldock.interfaces import TuningSupport
 from mldock.markers import hookimpl
 from mldock.records import DeployerRecord, FactoryContext
 
@@ -35,7 +36,18 @@ uri = "s3://<bucket>/{project}"
 """
 """``mldock config example sagemaker``; ``mldock init`` writes it, commented, as ``[env.aws]``."""
 
-CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot", "registry"})
+CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot", "registry",
+                          "tuning"})
+
+TUNING = TuningSupport(
+    strategies=frozenset({"bayesian", "random", "grid", "hyperband"}),
+    early_stopping=frozenset({"none", "median", "hyperband"}),
+    log_scale=True, steps=False, categorical_numbers=True, max_trials=None,
+    max_parallel_trials=100, options_model="mldock_aws.config:SageMakerTuneOptions")
+"""SageMaker's tuner (:mod:`mldock_aws.tuning`): every strategy; early stopping is SageMaker's
+``Auto`` (median rule) or Hyperband's own; no stepped ranges (list the values instead);
+categoricals travel as strings and are decoded back by the runtime. Trial counts are account
+quotas, not API limits, except 100 trials at once."""
 
 
 def make_deployer(context: FactoryContext) -> Any:
@@ -51,4 +63,4 @@ def mldock_deployers() -> list[DeployerRecord]:
         name="sagemaker",
         summary="AWS SageMaker: training jobs, endpoints and batch transform; images pushed to ECR",
         factory=make_deployer, config_model="mldock_aws.config:SageMakerOptions",
-        capabilities=CAPABILITIES, example=EXAMPLE)]
+        capabilities=CAPABILITIES, example=EXAMPLE, tuning=TUNING)]
