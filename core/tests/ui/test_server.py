@@ -27,7 +27,8 @@ def runs(tracker, tmp_path):
     run of another project."""
     ids = {}
     for name, model, acc in [("a", "forest", 0.9), ("b", "logistic", 0.8), ("c", "forest", 0.5)]:
-        run = tracker.create_run("demo", tags={"mldock.env": "dev"} if name == "a" else None)
+        run = tracker.create_run("demo", tags={"mldock.env": "dev", "mldock.instances": "2"}
+                                 if name == "a" else None)
         tracker.log_params(run, {"model": model, "C": 1.0 if name != "b" else 0.5})
         tracker.log_metrics(run, [Metric("accuracy", acc, 0)])
         tracker.set_lineage(run, Lineage(git_commit="abc", git_dirty=True, image="demo:1",
@@ -95,7 +96,7 @@ def test_a_run_in_full_with_its_command_and_log(server, runs):
     assert status == 200 and data["params"] == {"C": 1.0, "model": "forest"}
     assert data["reproduce"].splitlines() == [
         "git checkout abc", "# the work tree had uncommitted changes when this run started",
-        "mldock --env dev train -p C=1.0 -p model=forest"]
+        "mldock --env dev train --instances 2 -p C=1.0 -p model=forest"]
     assert data["has_log"] is True
     _, log = get_json(server, f"/api/runs/{runs['a']}/log")
     assert log["text"] == "line 1\nline 2\n" and log["offset"] == 14

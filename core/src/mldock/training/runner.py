@@ -84,6 +84,15 @@ def _logged(log: TextIO, show: ProgressSink) -> ProgressSink:
     return progress
 
 
+def _how_to_repeat(env: str | None, instances: int | None) -> dict[str, str]:
+    """Tags that say how the run was started ('mldock --env NAME train --instances N'), so
+    'mldock ui' can show the command that trains it again."""
+    tags = {"mldock.env": env} if env else {}
+    if instances:
+        tags["mldock.instances"] = str(instances)
+    return tags
+
+
 # One run's whole lifecycle stays in one function so that its try/finally always finishes the
 # run with the status and failure it saw; splitting it would spread that state across helpers.
 def run_training(session: Session, *,  # noqa: PLR0915
@@ -123,9 +132,8 @@ def run_training(session: Session, *,  # noqa: PLR0915
     tracker = session.tracker
     from mldock.training.reconcile import owner_tags
 
-    tags = {**(tags or {}), "mldock.platform": platform, **owner_tags()}
-    if config.env:  # how to run it again: 'mldock --env NAME train' (mldock ui shows it)
-        tags["mldock.env"] = config.env
+    tags = {**(tags or {}), "mldock.platform": platform, **owner_tags(),
+            **_how_to_repeat(config.env, instances)}
     run_id = tracker.create_run(session.project, tags=tags)
     on_run(run_id)
     if not no_container and not remote and session.deployer_name == "local":

@@ -44,6 +44,8 @@ def reproduce_command(run: RunRecord) -> str:
     if env:
         words += ["--env", shlex.quote(env)]
     words.append("train")
+    if run.tags.get("mldock.instances"):
+        words += ["--instances", shlex.quote(run.tags["mldock.instances"])]
     if run.lineage.image is None and (run.lineage.platform or "local") == "local":
         words.append("--no-container")
     for key, value in sorted(run.params.items()):
