@@ -41,7 +41,8 @@ def test_capabilities_are_declared_honestly():
     (record,) = mldock_deployers()
     assert record.name == "vertex"
     assert record.capabilities == {"training", "serving", "batch", "distributed", "spot",
-                                   "registry"}
+                                   "registry", "tuning"}
+    assert record.tuning is not None and "hyperband" not in record.tuning.strategies
     assert record.load_config_model() is VertexOptions
 
 

@@ -177,3 +177,20 @@ class VertexOptions(PluginConfig):
     def artifact_registry_location(self) -> str:
         """Where the Docker repository lives (``registry_location``, else ``region``)."""
         return self.registry_location or self.region
+
+
+class VertexTuneOptions(PluginConfig):
+    """The Vertex-only keys of ``[tune.vertex]`` (the common keys are core's).
+
+    Attributes:
+        max_failed_trials: the job fails after this many failed trials (``0``: Vertex decides);
+            unset: Vertex's default.
+        measurement: which of a trial's reported values counts, ``"last"`` or ``"best"``
+            (``measurement_selection_type``).
+        observation_noise: ``"low"`` or ``"high"``: how noisy the objective is between runs of
+            the same values (Vizier samples repeats when high); unset: Vizier's default.
+    """
+
+    max_failed_trials: int | None = Field(default=None, ge=0, le=10_000)
+    measurement: str = Field(default="last", pattern=r"^(last|best)$")
+    observation_noise: str | None = Field(default=None, pattern=r"^(low|high)$")

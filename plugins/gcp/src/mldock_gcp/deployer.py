@@ -27,6 +27,9 @@ from mldock.interfaces import (
     RegistryTarget,
     TrainingJob,
     TrainingResult,
+    TrialSink,
+    TuneRequest,
+    TuneResult,
     null_progress,
 )
 from mldock.records import FactoryContext
@@ -72,6 +75,13 @@ class VertexDeployer(Deployer):
 
         return Endpoints(self.clients, self.options, project=self.project,
                          poll_s=self.poll_s or 15.0)
+
+    @cached_property
+    def tuning(self) -> Any:
+        from mldock_gcp.tuning import TuningRunner
+
+        return TuningRunner(self.clients, self.options, project=self.project,
+                            poll_s=self.poll_s or 30.0)
 
     @cached_property
     def batches(self) -> Any:
@@ -122,6 +132,17 @@ class VertexDeployer(Deployer):
         return self.training.run(job, display_name=name,
                                  base_output_dir=f"{self.staging}/jobs/{name}",
                                  progress=progress, on_metrics=on_metrics)
+
+    def tune(self, request: TuneRequest, *, progress: ProgressSink = null_progress,
+             on_trial: TrialSink | None = None) -> TuneResult:
+        """A HyperparameterTuningJob of the pushed image (:mod:`~mldock_gcp.tuning`); trial
+        models under ``<staging>/tunes/<name>/<trial id>/model``."""
+        self._image(request.image)
+        name = training_job_name(self.project, request.tune_id)
+        result: TuneResult = self.tuning.run(
+            request, display_name=name, base_output_dir=f"{self.staging}/tunes/{name}",
+            progress=progress, on_trial=on_trial)
+        return result
 
     def batch(self, request: BatchRequest, *,
               progress: ProgressSink = null_progress) -> BatchResult:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mldock.interfaces import TuningSupport
 from mldock.markers import hookimpl
 from mldock.records import DeployerRecord, FactoryContext, StorageRecord
 
@@ -48,7 +49,15 @@ uri = "gs://<bucket>/{project}"
 """``mldock config example vertex``; ``mldock init`` writes it, commented, as ``[env.gcp]``."""
 
 DEPLOYER_CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot",
-                                   "registry"})
+                                   "registry", "tuning"})
+
+TUNING = TuningSupport(
+    strategies=frozenset({"bayesian", "random", "grid"}),
+    early_stopping=frozenset({"none", "median"}), log_scale=True, steps=True,
+    categorical_numbers=True, options_model="mldock_gcp.config:VertexTuneOptions")
+"""Vertex AI's tuner, Vizier (:mod:`mldock_gcp.tuning`): Bayesian (its default), random and
+grid search; median early stopping; stepped ranges and numeric categoricals as discrete values;
+no Hyperband."""
 
 
 def make_store(context: FactoryContext) -> Any:
@@ -81,4 +90,4 @@ def mldock_deployers() -> list[DeployerRecord]:
         summary="Google Cloud Vertex AI: custom jobs, endpoints and batch prediction; images"
                 " pushed to Artifact Registry",
         factory=make_deployer, config_model="mldock_gcp.config:VertexOptions",
-        capabilities=DEPLOYER_CAPABILITIES, example=VERTEX_EXAMPLE)]
+        capabilities=DEPLOYER_CAPABILITIES, example=VERTEX_EXAMPLE, tuning=TUNING)]

@@ -13,9 +13,10 @@ from vertex_fake import (
     api_models,
     api_operations,
     api_prediction,
+    api_tuning,
     logs,
     tokens,
 )
 
 ROUTE_MODULES = (tokens, api_operations, api_jobs, api_models, api_endpoints, api_prediction,
-                 api_batch, api_cloud, logs)
+                 api_batch, api_cloud, api_tuning, logs)
