@@ -38,7 +38,8 @@ def test_the_deployer_record_declares_what_it_does():
     ``batch``; ``--instances`` needs ``distributed``; low priority is ``spot``."""
     record = registered_record("deployer", "azureml")
     assert record.capabilities == {"training", "serving", "batch", "distributed", "spot",
-                                   "registry"}
+                                   "registry", "tuning"}
+    assert record.tuning is not None and "hyperband" not in record.tuning.strategies
     assert record.load_config_model().__name__ == "AzureMLOptions"
 
 

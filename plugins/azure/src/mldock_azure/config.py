@@ -141,3 +141,35 @@ class AzureMLOptions(PluginConfig):
             raise ValueError("low_priority applies to serverless compute; a cluster's priority is"
                              " set on the cluster itself: drop compute or low_priority")
         return self
+
+
+class AzureMLTuneOptions(PluginConfig):
+    """The Azure ML-only keys of ``[tune.azureml]`` (the common keys are core's).
+
+    Attributes:
+        policy: which early termination policy stops trials when ``early_stopping`` is on:
+            ``"median"`` (default), ``"bandit"`` (slack from the best) or ``"truncation"`` (the
+            worst percentage at each interval).
+        evaluation_interval: how often (in objective reports) the policy looks.
+        delay_evaluation: reports to wait before the policy first looks.
+        slack_factor, slack_amount: the bandit policy's allowed distance from the best trial,
+            as a ratio or an absolute value (give one).
+        truncation_percentage: the truncation policy's share of trials stopped (1-99).
+        timeout_s: the whole sweep is cancelled after this long; unset: no limit but the trials'.
+    """
+
+    policy: str = Field(default="median", pattern=r"^(median|bandit|truncation)$")
+    evaluation_interval: int = Field(default=1, ge=1)
+    delay_evaluation: int = Field(default=0, ge=0)
+    slack_factor: float | None = Field(default=None, gt=0)
+    slack_amount: float | None = Field(default=None, gt=0)
+    truncation_percentage: int = Field(default=10, ge=1, le=99)
+    timeout_s: int | None = Field(default=None, ge=60, le=MAX_JOB_SECONDS)
+
+    @model_validator(mode="after")
+    def _check_policy(self) -> AzureMLTuneOptions:
+        if self.policy == "bandit" and (self.slack_factor is None) == (self.slack_amount is None):
+            raise ValueError("the bandit policy needs slack_factor or slack_amount (one of them)")
+        if self.policy != "bandit" and (self.slack_factor or self.slack_amount):
+            raise ValueError("slack_factor and slack_amount belong to policy = 'bandit'")
+        return self

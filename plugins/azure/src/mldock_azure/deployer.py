@@ -29,6 +29,9 @@ from mldock.interfaces import (
     RegistryTarget,
     TrainingJob,
     TrainingResult,
+    TrialSink,
+    TuneRequest,
+    TuneResult,
     null_progress,
 )
 from mldock.records import FactoryContext
@@ -89,6 +92,13 @@ class AzureMLDeployer(Deployer):
         return BatchRunner(self.clients, self.options, project=self.project,
                            poll_s=self.poll_s or 15.0, resolve=self._blob_url)
 
+    @cached_property
+    def tuning(self) -> Any:
+        from mldock_azure.tuning import TuningRunner
+
+        return TuningRunner(self.clients, self.options, project=self.project,
+                            poll_s=self.poll_s or 30.0)
+
     # --- where things go ----------------------------------------------------------------------
     def registry_target(self, image: str) -> RegistryTarget:
         """The ACR repository for ``image`` and credentials obtained now (the Entra ID exchange
@@ -126,6 +136,19 @@ class AzureMLDeployer(Deployer):
               on_metrics: MetricsSink | None = None) -> TrainingResult:
         self._image(job.image)
         return self.training.run(job, progress=progress, on_metrics=on_metrics)
+
+    def tune(self, request: TuneRequest, *, progress: ProgressSink = null_progress,
+             on_trial: TrialSink | None = None) -> TuneResult:
+        """A sweep job of the pushed image (:mod:`~mldock_azure.tuning`)."""
+        from mldock_azure.names import job_name
+        from mldock_azure.training import input_paths
+
+        self._image(request.image)
+        channels = input_paths(request.inputs, self._blob_url)
+        result: TuneResult = self.tuning.run(
+            request, name=job_name(self.project, request.tune_id), channels=channels,
+            progress=progress, on_trial=on_trial)
+        return result
 
     def batch(self, request: BatchRequest, *,
               progress: ProgressSink = null_progress) -> BatchResult:

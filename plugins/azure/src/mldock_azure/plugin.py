@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mldock.interfaces import TuningSupport
 from mldock.markers import hookimpl
 from mldock.records import DeployerRecord, FactoryContext, StorageRecord
 
@@ -52,7 +53,15 @@ account = "<storage account>"
 """``mldock config example azureml``; ``mldock init`` writes it, commented, as ``[env.azure]``."""
 
 DEPLOYER_CAPABILITIES = frozenset({"training", "serving", "batch", "distributed", "spot",
-                                   "registry"})
+                                   "registry", "tuning"})
+
+TUNING = TuningSupport(
+    strategies=frozenset({"bayesian", "random", "grid"}),
+    early_stopping=frozenset({"none", "median"}), log_scale=True, steps=True,
+    categorical_numbers=True, options_model="mldock_azure.config:AzureMLTuneOptions")
+"""Azure ML sweep jobs (:mod:`mldock_azure.tuning`): random, grid and Bayesian sampling; median
+stopping (or ``[tune.azureml] policy`` = bandit / truncation); no Hyperband. Bayesian sampling
+searches no log scale and stops no trial early: :mod:`mldock_azure.tuning` names the key."""
 
 
 def make_store(context: FactoryContext) -> Any:
@@ -85,4 +94,4 @@ def mldock_deployers() -> list[DeployerRecord]:
         summary="Azure Machine Learning: command jobs, managed online endpoints and batch;"
                 " images pushed to ACR",
         factory=make_deployer, config_model="mldock_azure.config:AzureMLOptions",
-        capabilities=DEPLOYER_CAPABILITIES, example=AZUREML_EXAMPLE)]
+        capabilities=DEPLOYER_CAPABILITIES, example=AZUREML_EXAMPLE, tuning=TUNING)]

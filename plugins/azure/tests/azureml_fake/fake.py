@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import assets, identity, jobrun, jobs, online, runhistory, serving, workspaces
+from . import assets, identity, jobrun, jobs, online, runhistory, serving, sweeps, workspaces
 from .containers import ContainerRunner
 from .faults import Faults
 from .lro import Operations
@@ -27,7 +27,7 @@ from .storage import BlobSide
 from .tls import FakeTLS
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (identity, workspaces, assets, jobs, runhistory,
-                                          online)
+                                          online, sweeps)
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 RESOURCE_GROUP = "mldock-fake-rg"
 WORKSPACE = "mldock-fake-ws"
