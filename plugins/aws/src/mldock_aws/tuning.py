@@ -34,7 +34,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -248,7 +248,7 @@ def trial_of(summary: Mapping[str, Any], number: int, *, static: Mapping[str, An
         ended_at=_epoch(summary.get("TrainingEndTime")))
 
 
-def number_trials(summaries: list[Mapping[str, Any]]) -> list[tuple[int, Mapping[str, Any]]]:
+def number_trials(summaries: Sequence[Mapping[str, Any]]) -> list[tuple[int, Mapping[str, Any]]]:
     """``(number, summary)``: SageMaker names trials ``<tuning job>-NNN-<hex>`` (``NNN`` from
     001); a name without that tail is numbered after the others by creation time."""
     numbered, rest = [], []
