@@ -61,6 +61,7 @@ from mldock_azure.training import (
     training_command,
 )
 
+SAMPLERS = ("bayesian", "grid", "random")
 MAX_CHOICES = 1000  # an int range with more values is sent as quniform
 BAYESIAN_TYPES = {"choice", "uniform", "quniform"}
 CHILD = re.compile(r"_(\d+)$")
@@ -153,6 +154,14 @@ def sweep_job(request: TuneRequest, options: AzureMLOptions, *, name: str, proje
     from azure.ai.ml import Input, Output, command
     from azure.ai.ml.entities import Environment
 
+    if request.strategy not in SAMPLERS:
+        raise UsageError(f"tune.strategy: Azure ML has no {request.strategy!r} sampling (it"
+                         f" has: {', '.join(SAMPLERS)})",
+                         hint="set strategy in [tune.azureml] to one of them")
+    if request.early_stopping not in ("none", "median"):
+        raise UsageError(f"tune.early_stopping: Azure ML has no {request.early_stopping!r}"
+                         " early stopping here", hint="set early_stopping = 'median' in"
+                                                      " [tune.azureml] and pick its policy")
     space = search_space(request.space, request.strategy)
     words = [training_command(channels, dict(request.hyperparameters))]
     words += [f"--{param}=${{{{inputs.{input_key(param)}}}}}" for param in sorted(request.space)]

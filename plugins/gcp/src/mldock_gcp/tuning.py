@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mldock.errors import MldockError
+from mldock.errors import MldockError, UsageError
 from mldock.interfaces import (
     ProgressSink,
     TrainingJob,
@@ -122,8 +122,22 @@ def parameter_specs(space: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
     return [parameter_spec(name, space[name]) for name in sorted(space)]
 
 
+def check_request(request: TuneRequest) -> None:
+    """Refuse what Vizier has no equivalent for, naming the key (core checks ``[tune]``
+    against the record's table first; this guards direct callers)."""
+    if request.strategy not in ALGORITHMS:
+        raise UsageError(f"tune.strategy: Vertex AI has no {request.strategy!r} strategy (it"
+                         f" has: {', '.join(sorted(ALGORITHMS))})",
+                         hint="set strategy in [tune.vertex] to one of them")
+    if request.early_stopping not in ("none", "median"):
+        raise UsageError(f"tune.early_stopping: Vertex AI has no {request.early_stopping!r}"
+                         " early stopping (it has: median, none)",
+                         hint="set early_stopping in [tune.vertex] to one of them")
+
+
 def study_spec(request: TuneRequest) -> dict[str, Any]:
     """The ``StudySpec``: the objective, the parameters, the algorithm and early stopping."""
+    check_request(request)
     found: dict[str, Any] = {
         "metrics": [{"metric_id": request.objective,
                      "goal": "MAXIMIZE" if request.direction == "maximize" else "MINIMIZE"}],
