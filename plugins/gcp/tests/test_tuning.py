@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from google.cloud import aiplatform_v1 as aip
 from mldock.interfaces import TrainingJob, TuneRequest
+from mldock.records import FactoryContext
+from mldock.testing import TuningContract, TuningReadback, registered_record
 from mldock.tuning.space import to_neutral
 from mldock.tuning.spec import TuneSection
 from mldock.tuning.support import options_for, support_problem
@@ -298,3 +300,108 @@ def vertex_fake_wait(check: Any, timeout: float = 120.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "the fake's job never ended"
         time.sleep(0.2)
+
+
+# --- the conformance contract ----------------------------------------------------------------
+
+TRAINER = '''\
+def train(ctx):
+    depth, lr = int(ctx.param("depth")), float(ctx.param("lr"))
+    bonus = 0.05 if ctx.param("optimizer") == "adam" else 0.0
+    ctx.log_metric("val_acc", depth / 10 + lr + bonus, step=1)
+    (ctx.model_dir / "model.txt").write_text(f"depth {depth}")
+'''
+ALGORITHM_NAMES = {"ALGORITHM_UNSPECIFIED": "bayesian", "RANDOM_SEARCH": "random",
+                   "GRID_SEARCH": "grid"}
+
+
+@pytest.fixture(scope="module")
+def runtime_trial_image(docker_engine, tmp_path_factory):
+    """mldock's own runtime with a ``train`` logging ``val_acc``: the runtime writes the
+    hypertune file the fake reads, from ``ctx.log_metric`` alone."""
+    import os
+
+    from mldock.imaging.context import RUNTIME_DIR, runtime_files
+    from mldock.testing.docker import require_image
+    from vertex_fake import PROJECT
+
+    base = os.environ.get("MLDOCK_TEST_BASE_IMAGE", "python:3.11-slim")
+    require_image(docker_engine, base)
+    context = tmp_path_factory.mktemp("vertex-tuning-runtime")
+    for relative, data in runtime_files().items():
+        path = context / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o755 if "/bin/" in relative else 0o644)
+    (context / "trainer.py").write_text(TRAINER)
+    (context / "Dockerfile").write_text(
+        f"FROM {base}\nCOPY {RUNTIME_DIR}/mldock/ /opt/mldock/mldock/\n"
+        f"COPY {RUNTIME_DIR}/bin/ /usr/local/bin/\nCOPY trainer.py /app/trainer.py\n"
+        'ENV PYTHONPATH="/opt/mldock:/app" MLDOCK_TRAIN="trainer:train" PYTHONUNBUFFERED=1\n'
+        'LABEL mldock.test=gcp-tuning\nENTRYPOINT ["mldock-runtime"]\n')
+    tag = f"{REGISTRY_HOST}/{PROJECT}/mldock/vertex-tuning-runtime:{uuid.uuid4().hex[:12]}"
+    docker_engine.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
+    yield tag
+    from docker.errors import APIError, ImageNotFound
+
+    with contextlib.suppress(ImageNotFound, APIError):
+        docker_engine.images.remove(tag)
+
+
+def _neutral(spec: Any) -> dict[str, Any]:
+    kind = type(spec).pb(spec).WhichOneof("parameter_value_spec")
+    scale = "log" if spec.scale_type.name == "UNIT_LOG_SCALE" else "linear"
+    if kind == "double_value_spec":
+        return {"type": "float", "low": spec.double_value_spec.min_value,
+                "high": spec.double_value_spec.max_value, "scale": scale}
+    if kind == "integer_value_spec":
+        return {"type": "int", "low": int(spec.integer_value_spec.min_value),
+                "high": int(spec.integer_value_spec.max_value), "scale": scale}
+    if kind == "discrete_value_spec":
+        return {"type": "categorical", "values": list(spec.discrete_value_spec.values)}
+    return {"type": "categorical", "values": list(spec.categorical_value_spec.values)}
+
+
+@pytest.mark.docker
+class TestVertexTuningContract(TuningContract):
+    """mldock's tuning contract on the Vertex fake: trials really run (mldock's runtime in a
+    container per trial, the objective through the hypertune file) and the job is read back
+    from the fake."""
+
+    record = registered_record("deployer", "vertex")
+
+    @pytest.fixture
+    def deployer(self, vertex_fake, make_gcs_bucket, gcp_service_account, monkeypatch,
+                 tmp_path):
+        from mldock_gcp.deployer import VertexDeployer
+
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(gcp_service_account.path))
+        bucket = make_gcs_bucket("mldock-gcp-tune-contract")
+        options = VertexOptions(project=vertex_fake.project, region="us-central1",
+                                api_endpoint=vertex_fake.url, registry_host=REGISTRY_HOST)
+        built = self.record.build(FactoryContext(options=options, project="contract",
+                                                 project_dir=tmp_path,
+                                                 storage_uri=f"gs://{bucket}/contract"))
+        assert isinstance(built, VertexDeployer)
+        built.tuning.poll_s = 0.2
+        self.fake = vertex_fake
+        return built
+
+    @pytest.fixture
+    def trial_image(self, runtime_trial_image) -> str:
+        return str(runtime_trial_image)
+
+    def read_back(self, deployer: Any, result: Any) -> TuningReadback:
+        found = self.fake.find("hyperparameterTuningJobs", result.job_id)
+        study = found.study_spec
+        pool = found.trial_job_spec.worker_pool_specs[0]
+        fixed = dict(arg[2:].split("=", 1) for arg in pool.container_spec.args
+                     if arg.startswith("--") and "=" in arg and not arg.startswith("--input-"))
+        return TuningReadback(
+            objective=study.metrics[0].metric_id, direction=study.metrics[0].goal.name.lower(),
+            strategy=ALGORITHM_NAMES[study.algorithm.name],
+            early_stopping="median" if "median_automated_stopping_spec" in study else "none",
+            max_trials=found.max_trial_count, parallel_trials=found.parallel_trial_count,
+            space={p.parameter_id: _neutral(p) for p in study.parameters},
+            hyperparameters=fixed, image=pool.container_spec.image_uri,
+            environment={e.name: e.value for e in pool.container_spec.env})
