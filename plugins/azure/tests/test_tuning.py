@@ -13,6 +13,7 @@ lines, where the service reads their MLflow runs).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import uuid
@@ -21,10 +22,13 @@ from typing import Any
 
 import pytest
 from azureml_parts import build_deployer, mldock
+from azureml_parts import options_for as options_for_fake
 from mldock.errors import UsageError
 from mldock.interfaces import TuneRequest
 from mldock.local.build import DockerBuilder
 from mldock.publish import publish
+from mldock.records import FactoryContext
+from mldock.testing import TuningContract, TuningReadback, registered_record
 from mldock.testing.docker import require_docker, require_image
 from mldock.tuning.space import to_neutral
 from mldock.tuning.spec import TuneSection
@@ -48,6 +52,7 @@ def train(ctx):
     if depth == 3:
         raise ValueError("depth 3 breaks the model")
     ctx.log_metric("val_accuracy", depth / 10 + lr, step=1)
+    ctx.log_metric("val_acc", depth / 10 + lr, step=1)  # the conformance contract's objective
     model = {"feature": "x", "target": "y", "slope": float(depth), "intercept": lr}
     (Path(ctx.model_dir) / "model.json").write_text(json.dumps(model))
 '''
@@ -142,18 +147,32 @@ def test_policies_grid_and_the_sweeps_own_timeout():
     assert body["earlyTermination"]["truncationPercentage"] == 20
 
 
-def test_what_bayesian_sampling_cannot_do_is_refused_naming_the_key():
-    with pytest.raises(UsageError, match=r"tune\.space\.lr: Azure ML's Bayesian") as info:
-        sweep_job(tune_request(spec()), OPTIONS, name="x", project="proj", channels={})
-    assert "[tune.azureml]" in info.value.hint
+def test_bayesian_sampling_searches_log_ranges_as_log_spaced_choices():
+    """Bayesian sampling has no log scale: such a range becomes 32 log-spaced values."""
+    section = spec(space={"lr": {"type": "float", "low": 1e-4, "high": 0.1, "scale": "log"},
+                          "n": {"type": "int", "low": 1, "high": 1000, "scale": "log"}})
+    body = rest(sweep_job(tune_request(section), OPTIONS, name="x", project="proj",
+                          channels={}))
+    assert body["samplingAlgorithm"] == {"samplingAlgorithmType": "Bayesian"}
+    kind, (values,) = body["searchSpace"]["lr"]
+    assert kind == "choice" and len(values) == 32
+    assert (values[0], values[-1]) == (1e-4, 0.1) and values == sorted(values)
+    ratios = [b / a for a, b in itertools.pairwise(values)]
+    assert max(ratios) == pytest.approx(min(ratios), rel=1e-3)  # evenly spaced in log space
+    kind, (ints,) = body["searchSpace"]["n"]
+    assert ints[0] == 1 and ints[-1] == 1000 and all(isinstance(v, int) for v in ints)
+    assert len(set(ints)) == len(ints)
+
+
+def test_bayesian_sampling_takes_no_early_termination():
     linear = spec(space={"lr": {"type": "float", "low": 0.0, "high": 0.1}},
                   early_stopping="median")
-    with pytest.raises(UsageError, match=r"tune\.early_stopping"):
+    with pytest.raises(UsageError, match=r"tune\.early_stopping") as info:
         sweep_job(tune_request(linear), OPTIONS, name="x", project="proj", channels={})
-    body = rest(sweep_job(tune_request(spec(space={"lr": {"type": "float", "low": 0.0,
-                                                           "high": 0.1}})), OPTIONS, name="x",
-                          project="proj", channels={}))
-    assert body["samplingAlgorithm"] == {"samplingAlgorithmType": "Bayesian"}
+    assert "[tune.azureml]" in info.value.hint
+    with pytest.raises(UsageError, match=r"tune\.strategy: Azure ML has no 'hyperband'"):
+        sweep_job(tune_request(spec(), strategy="hyperband"), OPTIONS, name="x",
+                  project="proj", channels={})
 
 
 def test_validate_names_what_azure_ml_has_no_equivalent_for():
@@ -256,3 +275,75 @@ def test_ctrl_c_cancels_the_sweep(azureml_fake, azureml_env, acr, pushed):
     assert azureml_fake.sent("POST", f"/jobs/{name}/cancel")
     azureml_fake.wait_for(lambda: azureml_fake.ml_client().jobs.get(name).status == "Canceled",
                           timeout=120)
+
+
+# --- the conformance contract ----------------------------------------------------------------
+
+
+def _neutral(distribution: Any) -> dict[str, Any]:
+    """An SDK search distribution in mldock's neutral terms (an exact choice of consecutive
+    integers is the int range it was made from; loguniform bounds are logarithms)."""
+    kind = type(distribution).__name__
+    if kind == "Choice":
+        values = list(distribution.values)
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and \
+                values == list(range(values[0], values[-1] + 1)):
+            return {"type": "int", "low": values[0], "high": values[-1], "scale": "linear"}
+        return {"type": "categorical", "values": values}
+    if kind == "LogUniform":
+        return {"type": "float", "low": math.exp(distribution.min_value),
+                "high": math.exp(distribution.max_value), "scale": "log"}
+    return {"type": "float", "low": distribution.min_value, "high": distribution.max_value,
+            "scale": "linear"}
+
+
+@pytest.mark.docker
+class TestAzureMLTuningContract(TuningContract):
+    """mldock's tuning contract on the Azure ML fake: the trials are child command jobs of a
+    real mldock image, and the sweep is read back through azure-ai-ml. The contract's search is
+    asked with random sampling: its space has a log-scale range, which Azure ML's Bayesian
+    sampling only approximates (a choice of log-spaced values; checked above)."""
+
+    record = registered_record("deployer", "azureml")
+
+    @pytest.fixture
+    def deployer(self, azureml_fake, azureml_env, acr, tmp_path):
+        from mldock_azure.clients import AzureIdentity
+        from mldock_azure.deployer import AzureMLDeployer
+
+        built = self.record.build(FactoryContext(
+            options=options_for_fake(azureml_fake, registry_host=acr.host), project="contract",
+            project_dir=tmp_path, env="azure"))
+        assert isinstance(built, AzureMLDeployer)
+        built.clients.identity = AzureIdentity(azureml_fake.credential())
+        built.tuning.poll_s = 0.2
+        self.fake = azureml_fake
+        return built
+
+    @pytest.fixture
+    def trial_image(self, pushed) -> str:
+        return str(pushed)
+
+    def tune_request(self, image: str, **changes: Any) -> TuneRequest:
+        return super().tune_request(image, **{"strategy": "random", **changes})
+
+    def read_back(self, deployer: Any, result: Any) -> TuningReadback:
+        import shlex
+
+        client = self.fake.ml_client()
+        job = client.jobs.get(result.job_id)
+        sampling = job.sampling_algorithm
+        strategy = str(getattr(sampling, "type", sampling)).lower()
+        words = shlex.split(job.trial.command)
+        fixed = dict(word[2:].split("=", 1) for word in words[2:]
+                     if word.startswith("--") and "=" in word and "${{" not in word)
+        environment = str(job.trial.environment)
+        name, version = environment.rstrip("/").split("/")[-3], environment.rsplit("/", 1)[-1]
+        return TuningReadback(
+            objective=job.objective.primary_metric, direction=str(job.objective.goal).lower(),
+            strategy=strategy, early_stopping="median" if job.early_termination else "none",
+            max_trials=job.limits.max_total_trials,
+            parallel_trials=job.limits.max_concurrent_trials,
+            space={key: _neutral(value) for key, value in job.search_space.items()},
+            hyperparameters=fixed, image=client.environments.get(name, version).image,
+            environment=dict(job.trial.environment_variables or {}))

@@ -14,9 +14,10 @@ How the spec maps:
   seed). Azure ML has no Hyperband.
 * floats → ``uniform`` / ``loguniform`` (whose bounds are natural logarithms) / ``quniform``
   (stepped); ints → ``choice`` of their values (exact integers; ``quniform`` beyond 1,000 values
-  would hand the code ``3.0``); categoricals → ``choice``. Grid sampling takes choices only;
-  Bayesian sampling takes ``choice``, ``uniform`` and ``quniform`` and no early termination: a
-  spec asking otherwise is refused naming the key.
+  would hand the code ``3.0``); categoricals → ``choice``. Grid sampling takes choices only.
+  Bayesian sampling takes ``choice``, ``uniform`` and ``quniform`` only, so a log-scale range is
+  searched there as a ``choice`` of 32 values spaced evenly in log space (said in a progress
+  line); it takes no early termination, which is refused naming the key.
 * ``early_stopping = "median"`` → a median stopping policy, or ``[tune.azureml] policy``'s
   bandit or truncation policy (:class:`~mldock_azure.config.AzureMLTuneOptions`).
 * limits: ``max_trials``, ``parallel_trials``, the sweep's own ``timeout_s``, and each trial's
@@ -62,7 +63,8 @@ from mldock_azure.training import (
 )
 
 SAMPLERS = ("bayesian", "grid", "random")
-MAX_CHOICES = 1000  # an int range with more values is sent as quniform
+MAX_CHOICES = 1000
+LOG_POINTS = 32  # an int range with more values is sent as quniform
 BAYESIAN_TYPES = {"choice", "uniform", "quniform"}
 CHILD = re.compile(r"_(\d+)$")
 
@@ -76,6 +78,8 @@ def distribution(name: str, param: Mapping[str, Any], strategy: str) -> Any:
         return Choice(values=list(param["values"]))
     log = param.get("scale") == "log"
     step = param.get("step")
+    if log and strategy == "bayesian":
+        return Choice(values=log_points(param))
     if kind == "int":
         values: list[Any] = list(range(int(param["low"]), int(param["high"]) + 1,
                                        int(step or 1)))
@@ -96,16 +100,25 @@ def distribution(name: str, param: Mapping[str, Any], strategy: str) -> Any:
     return Uniform(min_value=param["low"], max_value=param["high"])
 
 
+def log_points(param: Mapping[str, Any]) -> list[Any]:
+    """:data:`LOG_POINTS` values spaced evenly in log space from ``low`` to ``high`` (distinct
+    integers for an int range): how Bayesian sampling, which has no log scale, searches one."""
+    low, high = math.log(param["low"]), math.log(param["high"])
+    inner = [math.exp(low + (high - low) * k / (LOG_POINTS - 1)) for k in range(1, LOG_POINTS - 1)]
+    if param["type"] == "int":
+        return sorted({int(param["low"]), *(round(p) for p in inner), int(param["high"])})
+    return [param["low"], *(float(f"{p:.6g}") for p in inner), param["high"]]
+
+
 def search_space(space: Mapping[str, Mapping[str, Any]], strategy: str) -> dict[str, Any]:
     """Input key -> distribution; refuses what the sampling cannot search, naming the key."""
     found = {}
     for name in sorted(space):
         value = distribution(name, space[name], strategy)
         kind = type(value).__name__.lower()
-        if strategy == "bayesian" and kind not in BAYESIAN_TYPES:
-            raise UsageError(f"tune.space.{name}: Azure ML's Bayesian sampling has no log scale"
-                             f" ({kind})", hint="use scale = 'linear', or strategy = 'random'"
-                                                " in [tune.azureml]")
+        if strategy == "bayesian" and kind not in BAYESIAN_TYPES:  # not built above: a guard
+            raise UsageError(f"tune.space.{name}: Azure ML's Bayesian sampling cannot search"
+                             f" {kind}", hint="use strategy = 'random' in [tune.azureml]")
         if strategy == "grid" and kind != "choice":
             raise UsageError(f"tune.space.{name}: Azure ML's grid sampling takes listed values"
                              " only", hint="list the values of this parameter")
@@ -256,6 +269,10 @@ class TuningRunner:
         where = options.compute or f"serverless {options.instance_type}"
         progress(f"sweep job {name} created: {request.strategy} sampling, {request.max_trials}"
                  f" trials, {request.parallel_trials} at once on {where}")
+        if request.strategy == "bayesian":
+            for param in sorted(n for n, p in request.space.items() if p.get("scale") == "log"):
+                progress(f"tune.space.{param}: Azure ML's Bayesian sampling has no log scale:"
+                         f" searching {LOG_POINTS} values spaced evenly in log space")
         follow = _Follower(self, request, name, progress, on_trial)
         try:
             status = follow.wait()
