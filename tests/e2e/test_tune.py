@@ -76,6 +76,7 @@ startup_trials = 1
 """
 GOOD = [0.9, 0.92, 0.94, 0.96, 0.98]
 CLI = str(Path(sys.executable).parent / "mldock")
+SLOWER = ("-p", "delay=0.6")  # time to see two trials finish before the kill
 
 
 def _env() -> dict[str, str]:
@@ -167,14 +168,17 @@ def test_six_container_trials_one_pruned_best_model_served(tuned_project, mldock
 
 def test_kill_9_mid_search_then_resume(tuned_project, mldock):
     """The killed search's running trials keep their containers; the next 'mldock tune' stops
-    them, records them killed, and completes the study without repeating finished trials."""
+    them, records them killed, and completes the study without repeating a finished or pruned
+    trial."""
     project, engine = tuned_project
     state = project / ".mldock"
-    child = subprocess.Popen([CLI, "tune", "--new"], cwd=project, env=_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
+    state.mkdir(exist_ok=True)
+    log = state.parent / "killed-tune.log"
+    with log.open("w") as err:
+        child = subprocess.Popen([CLI, "tune", "--new", *SLOWER], cwd=project, env=_env(),
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     try:
-        kept = _wait_finished(mldock, project, child, 2)
+        kept = _wait_ended(mldock, project, child, 2, log)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
@@ -182,24 +186,32 @@ def test_kill_9_mid_search_then_resume(tuned_project, mldock):
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
     assert state.is_dir()
-    result = mldock("tune", "--json", cwd=project)
+    result = mldock("tune", "--json", *SLOWER, cwd=project)  # the same fixed values
     summary = json.loads(result.stdout)
     assert summary["resumed"] and summary["status"] == "finished"
     done = [t for t in summary["trials"] if t["status"] == "finished" or t["pruned"]]
-    assert sorted(t["params"]["quality"] for t in done) == sorted([*GOOD, 0.1])
+    seen = [(t["trial"], t["params"]["quality"], t["status"], t["pruned"])
+            for t in summary["trials"]]
+    assert sorted(t["params"]["quality"] for t in done) == sorted([*GOOD, 0.1]), repr(seen)
     assert kept <= {t["run"] for t in done}
     assert not _trial_containers(engine, project)
 
 
-def _wait_finished(mldock, project: Path, child: subprocess.Popen, count: int) -> set[str]:
+def _wait_ended(mldock, project: Path, child: subprocess.Popen, count: int,
+                   log: Path) -> set[str]:
     deadline = time.monotonic() + 600
+    runs: list[dict] = []
     while time.monotonic() < deadline and child.poll() is None:
-        time.sleep(1)
+        time.sleep(0.3)
         runs = json.loads(mldock("runs", "list", "--json", cwd=project).stdout)
         running = [r for r in runs if r.get("tags", {}).get("mldock.kind") == "tune"
                    and r["status"] == "running"]
         trials = running[0].get("trials", []) if running else []
-        finished = {t["id"] for t in trials if t["status"] == "finished"}
-        if len(finished) >= count:
-            return finished
-    raise AssertionError(f"the search never had {count} finished trials")
+        ended = {t["id"] for t in trials  # median stopping prunes good trials too
+                 if t["status"] == "finished" or t["tags"].get("mldock.pruned")}
+        if len(ended) >= count:
+            return ended
+    seen = [(r["id"], r["status"], [(t["status"], t["tags"].get("mldock.trial"))
+                                     for t in r.get("trials", [])]) for r in runs]
+    raise AssertionError(f"the search never had {count} ended trials (exit {child.poll()}):"
+                         f"\n{log.read_text()[-3000:]}\nlast seen: {seen}")

@@ -168,14 +168,18 @@ def _point(params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
-def _reopen_study(study: Any, session: Session, tune_id: str, spec: TuneSection) -> int:
-    """Queue what is left to run; returns the number of trials done (completed, pruned, and
-    failed by their own doing: not interrupted).
+def _reopen_study(study: Any, session: Session, tune_id: str,
+                  spec: TuneSection) -> tuple[int, list[dict[str, Any]]]:
+    """(trials done, values to run first). Done: completed, pruned, and failed by their own
+    doing (not interrupted).
 
-    Trials a killed search left running are failed. Grid points not yet done are queued (a
-    queue, not Optuna's GridSampler: that one stops a study from inside ``tell`` and repeats
-    points under parallel asks); with other strategies, interrupted trials' values are queued
-    again, so the search goes on where it stopped.
+    Trials a killed search left running are told how their run ended, or failed when it was
+    interrupted. Grid points not yet done are to run (a queue of ours, not Optuna's
+    GridSampler: that one stops a study from inside ``tell`` and repeats points under parallel
+    asks); with other strategies, interrupted trials' values run again, so the search goes on
+    where it stopped. The queue is handed to the study one trial at a time, just before each
+    ask, so a killed search leaves no queue behind in the study (a leftover waiting trial, from
+    a kill between the two calls, is asked first and its values are not queued twice).
     """
     from optuna.trial import TrialState
 
@@ -183,11 +187,15 @@ def _reopen_study(study: Any, session: Session, tune_id: str, spec: TuneSection)
     done, settled, waiting, retry = 0, set(), set(), []
     for trial in study.get_trials(deepcopy=False):
         run = by_number.get(trial.number)
-        if trial.state is TrialState.RUNNING:  # its run may read 'failed' (exit 0, no model)
+        if trial.state is TrialState.RUNNING and _told(study, trial.number, run, spec, session,
+                                                     tune_id):
+            done += 1  # its run ended before the search died: only the study missed it
+            settled.add(_point(trial.params))
+        elif trial.state is TrialState.RUNNING:  # its run may read 'failed' (exit 0, no model)
             study.tell(trial.number, state=TrialState.FAIL)
             retry.append(trial.params)
-        elif trial.state is TrialState.WAITING:
-            waiting.add(_point(trial.params))
+        elif trial.state is TrialState.WAITING:  # Optuna keeps queued values here
+            waiting.add(_point(trial.system_attrs.get("fixed_params") or trial.params))
         elif trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
                 run is not None and run.status in (RunStatus.FAILED, RunStatus.FINISHED)):
             done += 1
@@ -199,22 +207,44 @@ def _reopen_study(study: Any, session: Session, tune_id: str, spec: TuneSection)
 
         retry = list(grid_values(spec.space))
         random.Random(spec.seed).shuffle(retry)  # noqa: S311 - an order to try, not a secret
+    queue = []
     for params in retry:
         if _point(params) not in settled | waiting:
-            study.enqueue_trial(params)
+            queue.append(params)
             waiting.add(_point(params))
-    return done
+    return done, queue
+
+
+def _told(study: Any, number: int, run: RunRecord | None, spec: TuneSection, session: Session,
+          tune_id: str) -> bool:
+    """Tell the study how a trial the killed search left ``RUNNING`` ended, if its run says:
+    finished with a value, or pruned. ``False``: it was interrupted."""
+    from optuna.trial import TrialState
+
+    if run is None:
+        return False
+    value = tr.objective_of(run, spec.objective)
+    if run.status is RunStatus.FINISHED and value is not None:
+        study.tell(number, value)
+        tr.record_objective(session, tune_id, spec.objective, number, value)
+        return True
+    if run.tags.get(tr.TAG_PRUNED):
+        study.tell(number, state=TrialState.PRUNED)
+        return True
+    return False
 
 
 class _Search:
     """The worker threads' shared state: budget, running trials, first fatal error."""
 
     def __init__(self, session: Session, study: Any, spec: TuneSection, args: TuneArgs,
-                 tune_id: str, remaining: int, progress: ProgressSink) -> None:
+                 tune_id: str, remaining: int, queue: list[dict[str, Any]],
+                 progress: ProgressSink) -> None:
         from mldock.tuning.space import to_distributions
 
         self.session, self.study, self.spec, self.args = session, study, spec, args
         self.tune_id, self.remaining, self.progress = tune_id, remaining, progress
+        self.queue = list(queue)
         self.distributions = to_distributions(spec.space)
         self.lock = threading.Lock()
         self.running: dict[int, TrialRun] = {}
@@ -227,6 +257,8 @@ class _Search:
             if self.stopping or self.remaining <= 0:
                 return None
             self.remaining -= 1
+            if self.queue:
+                self.study.enqueue_trial(self.queue.pop(0))
             trial = self.study.ask(self.distributions)
             run = TrialRun(trial.number, trial, self.args.no_container)
             self.running[trial.number] = run
@@ -311,12 +343,13 @@ def run_local_tune(session: Session, args: TuneArgs, progress: ProgressSink) -> 
         _settle_orphans(session, tune_id, progress)
     study = open_study(session.run_dir(tune_id), tune_id, spec,
                        options if isinstance(options, LocalTuneOptions) else None)
-    done = _reopen_study(study, session, tune_id, spec)
+    done, queue = _reopen_study(study, session, tune_id, spec)
     budget = _budget(spec)
     progress(f"tune {tune_id} {'resumed' if resumed else 'started'}: {done} of {budget}"
              f" trials done, {spec.parallel_trials} at a time ({spec.strategy},"
              f" early stopping: {spec.stopping})")
-    search = _Search(session, study, spec, args, tune_id, max(0, budget - done), progress)
+    search = _Search(session, study, spec, args, tune_id, max(0, budget - done), queue,
+                     progress)
     try:
         _run_workers(search, spec.parallel_trials)
     except KeyboardInterrupt:
