@@ -112,12 +112,13 @@ def _azure_env(tmp_path: Path, uri: str, run_id: str, **extra: str) -> dict[str,
             "MLDOCK_TUNE_OBJECTIVE": "val_loss", **extra}
 
 
-def test_azureml_objective_reaches_the_mlflow_run(tmp_path, mlflow_server,
+def test_azureml_objective_reaches_the_mlflow_run(tmp_path, mlflow_server, monkeypatch,
                                                   mlflow_client_environment):
     """Azure ML sweeps read the primary metric from the job's MLflow run: the runtime's stdlib
     client posts every value of the objective (and only it), with its step, before the job ends."""
     from mlflow.tracking import MlflowClient
 
+    monkeypatch.chdir(tmp_path)  # Azure ML's layout writes under ./outputs
     client = MlflowClient(tracking_uri=mlflow_server.url)
     experiment = client.create_experiment(f"objective-{tmp_path.name}")
     run_id = client.create_run(experiment).info.run_id
@@ -160,9 +161,10 @@ def recorder():
     server.server_close()
 
 
-def test_mlflow_request_carries_the_token_and_path(tmp_path, recorder):
+def test_mlflow_request_carries_the_token_and_path(tmp_path, recorder, monkeypatch):
     """The token Azure ML gives the job goes as a bearer token to the tracking URI's path plus
     MLflow's REST route; a wrong route or a missing header is a 404/401 on Azure ML."""
+    monkeypatch.chdir(tmp_path)
     base = f"http://127.0.0.1:{recorder.server_port}/mlflow/v1.0/subscriptions/s"
     ctx = build_context([], _azure_env(tmp_path, base, "r1", MLFLOW_TRACKING_TOKEN="tok-123"))
     ctx.log_metric("val_loss", 0.5, step=4)
@@ -174,8 +176,10 @@ def test_mlflow_request_carries_the_token_and_path(tmp_path, recorder):
     assert isinstance(body["timestamp"], int)
 
 
-def test_mlflow_refusal_is_one_warning_without_the_token(tmp_path, recorder, capfd):
+def test_mlflow_refusal_is_one_warning_without_the_token(tmp_path, recorder, capfd,
+                                                         monkeypatch):
     """A refused post never stops training and never prints the token; it is said once."""
+    monkeypatch.chdir(tmp_path)
     _Recorder.status = 403
     base = f"http://127.0.0.1:{recorder.server_port}"
     ctx = build_context([], _azure_env(tmp_path, base, "r1", MLFLOW_TRACKING_TOKEN="tok-secret"))
