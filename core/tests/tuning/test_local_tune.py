@@ -208,3 +208,26 @@ def test_without_optuna_one_line_says_what_to_install(tmp_path):
     assert result.returncode == 3
     assert "pip install 'mldock-core[tune]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("strategy", "stopping"), [
+    ("bayesian", "none"), ("random", "median"), ("hyperband", "hyperband")])
+def test_every_local_strategy_runs(tmp_path, strategy, stopping):
+    """TPE, random and Hyperband (TPE with the Hyperband pruner) over a continuous range: the
+    budget is run, every value is inside the range, the best finished trial is the tune's."""
+    project = make_project(tmp_path, delay=0.01, values=GOOD)
+    text = (project / "mldock.toml").read_text()
+    text = text.replace('strategy = "grid"', f'strategy = "{strategy}"')
+    text = text.replace('early_stopping = "median"', f'early_stopping = "{stopping}"')
+    text = text.replace(f"quality = {GOOD}",
+                        'quality = { type = "float", low = 0.6, high = 0.99 }')
+    (project / "mldock.toml").write_text(text)
+    summary = json.loads(mldock("tune", "--no-container", "--json", "--max-trials", "5",
+                                cwd=project).stdout)
+    assert summary["status"] == "finished" and len(summary["trials"]) == 5
+    assert all(0.6 <= t["params"]["quality"] <= 0.99 for t in summary["trials"])
+    finished = [t for t in summary["trials"] if t["status"] == "finished"]
+    assert summary["best"] == max(finished, key=lambda t: t["metrics"]["score"])["run"]
+    [tune] = listed(project)
+    assert tune["params"]["tune.strategy"] == strategy
+    assert tune["params"]["tune.early_stopping"] == stopping
