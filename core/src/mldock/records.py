@@ -90,6 +90,62 @@ class FactoryContext:
         return self.options
 
 
+TUNE_STRATEGIES = ("bayesian", "random", "grid", "hyperband")
+"""The search strategies of ``[tune] strategy``; each platform declares the ones it has."""
+
+EARLY_STOPPING = ("none", "median", "hyperband")
+"""The early-stopping rules of ``[tune] early_stopping``; each platform declares the ones it has."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuningSupport:
+    """What a platform's tuner can do: the declarative table behind ``mldock config validate``.
+
+    A deployer record with the ``tuning`` capability sets ``DeployerRecord.tuning`` to one of
+    these. Core checks a project's ``[tune]`` against it before anything runs, so a setting the
+    platform has no equivalent for is one line naming the key (``tune.strategy: vertex has no
+    'hyperband' strategy …``), never a platform error an hour later. Nothing here imports an
+    SDK. It lives with the records so that a plugin's entry-point module declares it without
+    importing :mod:`mldock.interfaces` (``mldock --help`` stays fast).
+
+    Attributes:
+        strategies: values of ``strategy`` the platform's tuner runs (subset of
+            :data:`TUNE_STRATEGIES`).
+        early_stopping: values of ``early_stopping`` it honours (always include ``"none"``).
+        log_scale: whether a ``scale = "log"`` float or int range is searched on a log scale.
+        steps: whether a quantized range (``step`` on a float, ``step`` > 1 on an int) is
+            honoured; without it such a parameter must be written as a categorical.
+        categorical_numbers: whether a categorical may hold numbers (SageMaker's are strings:
+            the plugin sends them as text and the runtime decodes them back).
+        max_trials: the platform's limit on trials per tuning job, or ``None``.
+        max_parallel_trials: its limit on trials running at once, or ``None``.
+        options_model: pydantic model (class, or ``"module:Class"``) for the platform-only keys
+            of ``[tune.<deployer>]`` (e.g. SageMaker's ``warm_start``); ``None`` accepts none.
+    """
+
+    strategies: frozenset[str]
+    early_stopping: frozenset[str] = frozenset({"none"})
+    log_scale: bool = True
+    steps: bool = False
+    categorical_numbers: bool = True
+    max_trials: int | None = None
+    max_parallel_trials: int | None = None
+    options_model: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("strategies", "early_stopping"):
+            value = frozenset(getattr(self, name))
+            allowed = TUNE_STRATEGIES if name == "strategies" else EARLY_STOPPING
+            unknown = sorted(value - set(allowed))
+            if unknown:
+                raise ValueError(f"TuningSupport.{name}: unknown {unknown} (known: {allowed})")
+            object.__setattr__(self, name, value)
+        if "none" not in self.early_stopping:
+            object.__setattr__(self, "early_stopping", self.early_stopping | {"none"})
+        if not self.strategies:
+            raise ValueError("TuningSupport.strategies: name at least one strategy")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackendRecord:
     """Common shape of the four backend records.
@@ -212,7 +268,7 @@ class DeployerRecord(BackendRecord):
     """
 
     concern: ClassVar[str] = "deployer"
-    tuning: Any = None
+    tuning: TuningSupport | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()

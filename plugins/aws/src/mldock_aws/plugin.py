@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mldock.interfaces import TuningSupport
 from mldock.markers import hookimpl
-from mldock.records import DeployerRecord, FactoryContext
+from mldock.records import DeployerRecord, FactoryContext, TuningSupport
 
 MLDOCK_PLUGIN_API = 1  # the mldock plugin API this module is built for
 
