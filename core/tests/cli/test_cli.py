@@ -91,7 +91,7 @@ def test_config_validate_ok(cli, project):
 
 
 def test_bad_config_is_one_line_exit_2(cli, project):
-    """A deployer whose package is not installed (mldock-azure blocked here: the workspace has it)."""
+    """A deployer whose package is not installed (mldock-azure is blocked: the workspace has it)."""
     (project / "mldock.toml").write_text(
         (project / "mldock.toml").read_text() + "\n[env.az.deploy]\ndeployer = 'azureml'\n")
     result = cli("config", "validate", cwd=project, env={"MLDOCK_DISABLE_PLUGINS": "azure"})
