@@ -47,7 +47,10 @@ LIMITS = (
     ("uploads by the SDK itself to a datastore (it builds https://<account>.blob.<suffix> URLs"
      " that cannot reach Azurite): assets and inputs must already be in blob storage"),
     "environments built from a Docker context or conda file (image environments only)",
-    "pipeline, sweep, AutoML and Spark jobs; MPI is simulated with one container per rank",
+    "pipeline, AutoML and Spark jobs; MPI is simulated with one container per rank",
+    ("sweep jobs run their trials as child command jobs, sampled at random (no Bayesian search);"
+     " termination policies are checked but not applied; objectives come from the children's"
+     " mldock-metric log lines, not an MLflow run"),
     "networking between nodes: all nodes share the host network and MASTER_ADDR=127.0.0.1",
 )
 
