@@ -104,7 +104,10 @@ def run_driver(python: Path, driver: str, *args: str, env: dict[str, str] | None
     the SDK's own message in the test report.
     """
     script = DRIVERS / f"{driver}.py"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("MLDOCK_", "VIRTUAL_ENV"))}
+    # nothing of this process's own settings: mldock's, a venv's, or a cloud SDK's choice of
+    # cloud that another test left behind (azure-ai-ml writes AZUREML_CURRENT_CLOUD itself)
+    full_env = {k: v for k, v in os.environ.items()
+                if not k.startswith(("MLDOCK_", "VIRTUAL_ENV", "AZUREML_", "ARM_CLOUD"))}
     full_env.update(env or {})
     result = subprocess.run([str(python), str(script), *args], capture_output=True, text=True,
                             timeout=timeout, env=full_env, cwd=cwd, check=False)

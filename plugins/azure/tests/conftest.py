@@ -43,6 +43,19 @@ def azureml_fake(azurite: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(autouse=True)
+def _sdk_cloud_choice_undone() -> Iterator[None]:
+    """azure-ai-ml records the cloud an ``MLClient`` names in this process's environment
+    (``AZUREML_CURRENT_CLOUD``) and never takes it back; left set, every later Azure SDK process
+    a test starts (the platform SDK tests) would look for the fake's cloud."""
+    before = os.environ.get("AZUREML_CURRENT_CLOUD")
+    yield
+    if before is None:
+        os.environ.pop("AZUREML_CURRENT_CLOUD", None)
+    else:
+        os.environ["AZUREML_CURRENT_CLOUD"] = before
+
+
+@pytest.fixture(autouse=True)
 def _fake_did_not_crash(request: pytest.FixtureRequest) -> Iterator[None]:
     if "azureml_fake" not in request.fixturenames:
         yield
