@@ -72,6 +72,24 @@ def _stop_process(session: Session, run_id: str) -> None:
         os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
 
 
+_PRUNER_LOCK = threading.Lock()
+"""Trials report from several threads; Optuna's Hyperband pruner builds its brackets lazily and
+was seen failing ("This line should be unreachable") when two trials asked at once."""
+
+
+def _report_and_ask(run: TrialRun, value: float, step: int, *, ask: bool) -> bool:
+    """Report an intermediate objective; with ``ask``, whether the pruner stops the trial. A
+    pruner that fails keeps the trial running (the search must not end for it)."""
+    with _PRUNER_LOCK:
+        run.trial.report(value, step)
+        if not ask:
+            return False
+        try:
+            return bool(run.trial.should_prune())
+        except Exception:  # noqa: BLE001 - a pruner's own error: do not prune, go on
+            return False
+
+
 def objective_sink(run: TrialRun, session: Session, objective: str) -> MetricsSink:
     """The metrics sink of a trial: the objective to Optuna, and a stop when it prunes."""
     def sink(metrics: Sequence[Metric]) -> None:
@@ -80,8 +98,7 @@ def objective_sink(run: TrialRun, session: Session, objective: str) -> MetricsSi
                 continue
             step = metric.step if metric.step not in run.steps else max(run.steps) + 1
             run.steps.add(step)
-            run.trial.report(metric.value, step)
-            if not run.pruned and not run.stopping and run.trial.should_prune():
+            if _report_and_ask(run, metric.value, step, ask=not (run.pruned or run.stopping)):
                 run.pruned = True
                 run.stop(session)
 
